@@ -1,0 +1,70 @@
+# The commands README documents. `make demo` and `make test` do all set-up on
+# a fresh Debian or Ubuntu machine (run as root, or as a user with sudo).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+VENV := $(CURDIR)/.venv
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+export PATH := $(VENV)/bin:$(PATH)
+export CONTAINERS_CONF := $(CURDIR)/molecule/shared/containers.conf
+export MOLECULE_GLOB := molecule/*/molecule.yml
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+DEMO_PORT ?= 8080
+DEMO_IMAGE := localhost/flaskstack-debian12:latest
+
+.PHONY: demo demo-clean test lint test-fast molecule images host-deps venv clean
+
+## demo: deploy the example chat bot into a local systemd container, ask it something
+demo: venv images
+	@if ! podman container exists flaskstack-demo; then \
+	  podman run -d --name flaskstack-demo --hostname flaskstack-demo --systemd=always \
+	    -p 127.0.0.1:$(DEMO_PORT):80 $(DEMO_IMAGE) /sbin/init >/dev/null; \
+	fi
+	@podman start flaskstack-demo >/dev/null
+	@for i in $$(seq 1 30); do \
+	  state=$$(podman exec flaskstack-demo systemctl is-system-running 2>/dev/null || true); \
+	  case "$$state" in running|degraded) break;; esac; sleep 1; done
+	ansible-playbook site.yml -i inventories/local
+	@echo "--- POST http://127.0.0.1:$(DEMO_PORT)/api/chat {\"message\": \"hello\"}"
+	@curl -sS --fail-with-body --max-time 10 -H 'Content-Type: application/json' \
+	  -d '{"message": "hello"}' http://127.0.0.1:$(DEMO_PORT)/api/chat; echo
+
+## demo-clean: remove the demo container
+demo-clean:
+	podman rm -f flaskstack-demo
+
+## test: lint, fast tests, then the Molecule scenarios (converge, idempotence, verify)
+test: lint test-fast molecule
+
+lint: venv
+	yamllint --strict .
+	ansible-lint --profile production --strict
+
+test-fast: venv host-deps
+	pytest -q -p no:cacheprovider tests
+
+molecule: venv images
+	molecule test --all
+
+images: host-deps
+	molecule/shared/build_image.sh bookworm localhost/flaskstack-debian12:latest
+	molecule/shared/build_image.sh trixie localhost/flaskstack-debian13:latest
+
+host-deps:
+	@missing=""; \
+	for pair in podman:podman runc:runc debootstrap:debootstrap nginx:nginx-light curl:curl; do \
+	  command -v "$${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/$${pair%%:*}" ] || missing="$$missing $${pair#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+	fi
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	touch $@
+
+clean:
+	rm -rf $(VENV) .cache build

@@ -1,0 +1,125 @@
+"""The whole stack, converged with inventories/tencent's settings, checked for real."""
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import pytest
+from flaskstack_testlib import instance_name, journal, published_port, request, sudo, wait_for
+
+APP = "chatbot"
+UNIT = f"uwsgi-{APP}"
+MODEL = Path(__file__).resolve().parents[3] / "examples" / "models" / "chatbot-model.json"
+LIMIT = 75 * 1024 * 1024  # client_max_body_size 75M
+
+
+@pytest.fixture()
+def port(host):
+    return published_port(instance_name(host))
+
+
+def test_services_are_active_and_enabled(host):
+    for unit in ("nginx", UNIT):
+        service = host.service(unit)
+        assert service.is_running, f"{unit} is not running{journal(host, unit)}"
+        assert service.is_enabled, f"{unit} is not enabled at boot"
+
+
+def test_uwsgi_listens_on_loopback_8000_only(host):
+    out = sudo(host, "ss -Hltnp").stdout
+    uwsgi_sockets = sorted(line.split()[3] for line in out.splitlines() if '"uwsgi"' in line)
+    assert uwsgi_sockets == ["127.0.0.1:8000"], f"uWSGI listening sockets: {uwsgi_sockets}\n{out}"
+
+
+def test_uwsgi_master_and_workers_run_as_the_app_user(host):
+    out = host.run("ps -o user=,args= -C uwsgi").stdout.splitlines()
+    users = {line.split()[0] for line in out}
+    assert len(out) >= 5, f"expected a master and 4 workers, saw:\n{out}"
+    assert users == {APP}, f"uWSGI processes run as {users}"
+
+
+def test_uwsgi_is_built_with_pcre(host):
+    log = journal(host, UNIT, lines=2000)
+    assert "uWSGI" in log and "spawned uWSGI worker" in log, f"no uWSGI start-up in the journal:{log}"
+    assert "no internal routing support" not in log, log
+    linked = host.run(f"ldd /srv/{APP}/venv/bin/uwsgi").stdout
+    assert "libpcre" in linked, linked
+
+
+def test_home_page_through_nginx(port):
+    resp = request(port, "GET", "/")
+    assert resp.status == 200, resp
+    assert json.loads(resp.body)["app"] == "chatbot", resp
+    assert resp.headers.get("Server") == "nginx", resp.headers
+
+
+def test_chat_reply_comes_from_the_deployed_model(port):
+    body = json.dumps({"message": "hello there"}).encode()
+    resp = request(port, "POST", "/api/chat", body=body, headers={"Content-Type": "application/json"})
+    assert resp.status == 200, resp
+    model = json.loads(MODEL.read_text())
+    answer = json.loads(resp.body)
+    assert answer["model"] == model["name"], answer
+    assert answer["reply"] == model["intents"][0]["reply"], answer
+
+
+def test_model_artifact_matches_the_local_file(host):
+    remote = sudo(host, f"sha256sum /srv/{APP}/data/chatbot-model.json").stdout.split()[0]
+    assert remote == hashlib.sha256(MODEL.read_bytes()).hexdigest()
+    artifact = host.file(f"/srv/{APP}/data/chatbot-model.json")
+    assert (artifact.user, artifact.group, artifact.mode) == ("root", APP, 0o640)
+
+
+def test_environment_file_is_private_to_the_app(host):
+    env = host.file(f"/etc/flaskstack/{APP}.env")
+    assert (env.user, env.group, env.mode) == ("root", APP, 0o640)
+    assert "CHATBOT_MODEL_PATH=" in sudo(host, f"cat /etc/flaskstack/{APP}.env").stdout
+
+
+def test_body_just_under_the_limit_reaches_the_app(port):
+    size = LIMIT - 64 * 1024
+    resp = request(port, "POST", "/api/upload", body_size=size, timeout=120)
+    assert resp.status == 200, resp
+    assert json.loads(resp.body)["received"] == size
+
+
+def test_body_over_the_limit_gets_413_from_nginx(port):
+    resp = request(port, "POST", "/api/upload", body_size=LIMIT + 1, send_body=False)
+    assert resp.status == 413, resp
+    assert "Request Entity Too Large" in resp.text(), resp
+
+
+def test_nginx_config_passes_nginx_t(host):
+    result = sudo(host, "nginx -t")
+    assert result.rc == 0, result.stderr
+
+
+def test_a_bad_candidate_config_is_refused_and_the_site_keeps_serving(host, port):
+    live = f"/etc/nginx/sites-available/{APP}.conf"
+    enabled = f"/etc/nginx/sites-enabled/{APP}.conf"
+    before = sudo(host, f"sha256sum {live}").stdout
+    bad = "server {\\n    listen 80;\\n    no_such_directive on;\\n}\\n"
+    result = sudo(host, f"printf '{bad}' > /tmp/bad.conf && flaskstack-nginx-check /tmp/bad.conf sites-available/{APP}.conf")
+    assert result.rc != 0, "the checker accepted a config with an unknown directive"
+    assert 'unknown directive "no_such_directive"' in result.stderr, result.stderr
+    assert f"{enabled}:3" in result.stderr, f"the message should name the live path: {result.stderr}"
+    assert sudo(host, f"sha256sum {live}").stdout == before
+    assert request(port, "GET", "/health").status == 200
+
+
+def test_uwsgi_comes_back_after_its_master_is_killed(host, port):
+    show = f"systemctl show -p MainPID --value {UNIT}"
+    old_pid = host.run(show).stdout.strip()
+    assert old_pid not in ("", "0"), f"{UNIT} has no main process{journal(host, UNIT)}"
+    sudo(host, f"kill -9 {old_pid}")
+    start = time.monotonic()
+    new_pid = old_pid
+    while time.monotonic() - start < 10 and new_pid in ("", "0", old_pid):
+        time.sleep(0.2)
+        new_pid = host.run(show).stdout.strip()
+    assert new_pid not in ("", "0", old_pid), f"not restarted within 10 s{journal(host, UNIT)}"
+    resp, answered = wait_for(port, "/health", seconds=10 - (time.monotonic() - start))
+    elapsed = time.monotonic() - start
+    assert answered is not None, f"no 200 within 10 s, last: {resp}{journal(host, UNIT)}"
+    print(f"uWSGI answered again {elapsed:.1f} s after kill -9 of its master")

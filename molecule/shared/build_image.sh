@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Build a systemd-ready Debian test image from a debootstrap root filesystem,
+# because no container registry can be reached here.
+#   build_image.sh SUITE IMAGE      e.g. build_image.sh bookworm localhost/flaskstack-debian12:latest
+# Does nothing when the image already exists. The image looks like a cloud
+# server: a normal user "ubuntu" with passwordless sudo, python3 for Ansible.
+set -euo pipefail
+
+suite=$1
+image=$2
+here=$(cd "$(dirname "$0")" && pwd)
+export CONTAINERS_CONF=${CONTAINERS_CONF:-$here/containers.conf}
+
+if podman image exists "$image"; then
+    echo "image $image exists"
+    exit 0
+fi
+
+mirror=${DEBIAN_MIRROR:-}
+if [ -z "$mirror" ]; then
+    for f in /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list; do
+        [ -f "$f" ] || continue
+        mirror=$(awk '/^URIs:/ {print $2; exit} /^deb / {print $2; exit}' "$f")
+        [ -n "$mirror" ] && break
+    done
+fi
+mirror=${mirror:-http://deb.debian.org/debian}
+
+rootfs=$(mktemp -d /var/tmp/flaskstack-rootfs.XXXXXX)
+trap 'rm -rf "$rootfs"' EXIT
+
+echo "debootstrap $suite from $mirror"
+debootstrap --variant=minbase \
+    --include=systemd,systemd-sysv,dbus,python3,python3-apt,ca-certificates,iproute2,procps,sudo \
+    "$suite" "$rootfs" "$mirror" >"$rootfs.log" 2>&1 || { tail -30 "$rootfs.log"; exit 1; }
+rm -f "$rootfs.log"
+
+# The package indexes are reached through a TLS-intercepting proxy: trust its
+# CA inside the image and make pip use the system bundle. Production servers
+# have their own trust, so this lives here and not in the roles.
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+    cp /usr/local/share/ca-certificates/*.crt "$rootfs/usr/local/share/ca-certificates/"
+    chroot "$rootfs" update-ca-certificates >/dev/null
+fi
+printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$rootfs/etc/pip.conf"
+# Use the same apt mirror as the host, as a cloud image uses its provider's.
+printf 'deb %s %s main\n' "$mirror" "$suite" >"$rootfs/etc/apt/sources.list"
+rm -f "$rootfs/etc/apt/sources.list.d/"*.sources
+
+chroot "$rootfs" useradd --create-home --shell /bin/bash ubuntu
+printf 'ubuntu ALL=(ALL) NOPASSWD:ALL\n' >"$rootfs/etc/sudoers.d/90-cloud-user"
+chmod 0440 "$rootfs/etc/sudoers.d/90-cloud-user"
+# Units that make no sense in a container and slow down boot.
+for unit in systemd-networkd-wait-online.service getty@tty1.service; do
+    chroot "$rootfs" systemctl mask "$unit" >/dev/null 2>&1 || true
+done
+# Package lists filled as on a cloud image: the roles' apt cache_valid_time
+# trusts the lists' age, so fresh empty lists would hide every package.
+chroot "$rootfs" apt-get update -q >/dev/null
+rm -rf "$rootfs"/var/cache/apt/archives/*.deb
+
+tar -C "$rootfs" -c . | podman import --change 'CMD ["/sbin/init"]' - "$image" >/dev/null
+echo "built $image"

@@ -1,0 +1,104 @@
+"""Helpers shared by the Molecule scenarios' testinfra tests.
+
+HTTP goes from the test runner to a container's published port on loopback,
+so every request passes through the container's real nginx and uWSGI.
+"""
+
+import http.client
+import os
+import shlex
+import time
+from pathlib import Path
+
+import yaml
+
+
+def _scenario_config():
+    scenario = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
+    return yaml.safe_load((scenario / "molecule.yml").read_text())
+
+
+def published_port(instance, container_port=80):
+    """Loopback port that molecule.yml publishes for INSTANCE's CONTAINER_PORT."""
+    for platform in _scenario_config()["platforms"]:
+        if platform["name"] != instance:
+            continue
+        for mapping in platform.get("published_ports", []):
+            parts = str(mapping).split(":")
+            if int(parts[-1]) == container_port:
+                return int(parts[-2])
+    raise LookupError(f"{instance} publishes no port for {container_port} in molecule.yml")
+
+
+def instance_name(host):
+    return host.backend.get_hostname()
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def text(self):
+        return self.body.decode("utf-8", "replace")
+
+    def __repr__(self):
+        return f"<HTTP {self.status} {self.text()[:300]!r}>"
+
+
+def request(port, method, path, body=None, headers=None, timeout=30, body_size=None, send_body=True):
+    """One HTTP request to 127.0.0.1:PORT.
+
+    BODY_SIZE (without BODY) sends a body of that many zero bytes in 1 MiB chunks,
+    so large uploads need no memory; SEND_BODY=False sends only the headers that
+    announce it, to see what the server answers before any body arrives.
+    """
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.putrequest(method, path)
+        headers = dict(headers or {})
+        if body is not None:
+            headers.setdefault("Content-Length", str(len(body)))
+        elif body_size is not None:
+            headers.setdefault("Content-Length", str(body_size))
+        for key, value in headers.items():
+            conn.putheader(key, value)
+        conn.endheaders()
+        if body is not None:
+            conn.send(body)
+        elif body_size and send_body:
+            chunk = b"\0" * (1 << 20)
+            left = body_size
+            while left > 0:
+                conn.send(chunk[: min(left, len(chunk))])
+                left -= min(left, len(chunk))
+        resp = conn.getresponse()
+        return Response(resp.status, dict(resp.getheaders()), resp.read())
+    finally:
+        conn.close()
+
+
+def wait_for(port, path="/", status=200, seconds=10.0, interval=0.2):
+    """Poll until PATH answers STATUS; return (response, elapsed) or (last seen, None)."""
+    start = time.monotonic()
+    last = None
+    while time.monotonic() - start < seconds:
+        try:
+            last = request(port, "GET", path, timeout=2)
+            if last.status == status:
+                return last, time.monotonic() - start
+        except OSError as exc:
+            last = exc
+        time.sleep(interval)
+    return last, None
+
+
+def sudo(host, command):
+    """Run COMMAND as root on HOST (the tests connect as the cloud user)."""
+    return host.run(f"sudo -n sh -c {shlex.quote(command)}")
+
+
+def journal(host, unit, lines=40):
+    out = sudo(host, f"journalctl -u {unit} --no-pager -n {lines} -o cat")
+    return f"\n--- journal of {unit} ---\n{out.stdout}{out.stderr}"

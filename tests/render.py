@@ -1,0 +1,47 @@
+"""Render a role's templates the way Ansible would, without a host.
+
+Variables come from the role's defaults, vars/main.yml and a distribution vars
+file, plus overrides; string values that are templates are resolved against
+the others until nothing changes.
+"""
+
+import re
+
+import jinja2
+import yaml
+from conftest import ROOT
+
+
+def _regex_replace(value, pattern, replacement=""):
+    return re.sub(pattern, replacement, value)
+
+
+def environment(role):
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(ROOT / "roles" / role / "templates")),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["regex_replace"] = _regex_replace
+    return env
+
+
+def role_vars(role, distro_file="Debian.yml", **overrides):
+    data = {"ansible_managed": "Managed by Ansible (test render)"}
+    for rel in ("defaults/main.yml", "vars/main.yml", f"vars/{distro_file}"):
+        path = ROOT / "roles" / role / rel
+        if path.exists():
+            data.update(yaml.safe_load(path.read_text()) or {})
+    data.update(overrides)
+    env = environment(role)
+    for _ in range(5):
+        for key, value in list(data.items()):
+            if isinstance(value, str) and "{{" in value and key not in overrides:
+                data[key] = env.from_string(value).render(**data)
+    return data
+
+
+def render(role, template, **overrides):
+    data = role_vars(role, **overrides)
+    return environment(role).get_template(template).render(**data), data

@@ -1,0 +1,46 @@
+"""Bad input stops a role at its first step, with a message naming the variable.
+
+Each case runs the role in check mode against the control machine; a case
+that got past validation would still change nothing.
+"""
+
+import json
+
+import pytest
+from conftest import ROOT
+
+GOOD = {
+    "uwsgi": {"uwsgi_instance": "chatbot", "uwsgi_venv": "/srv/chatbot/venv", "uwsgi_chdir": "/srv/chatbot/app", "uwsgi_user": "chatbot"},
+    "flask_app": {"flask_app_name": "chatbot", "flask_app_src": str(ROOT / "examples" / "chatbot")},
+    "nginx": {},
+    "python_venv": {"python_venv_path": "/srv/x/venv"},
+}
+
+CASES = [
+    ("uwsgi", {"uwsgi_processes": "four"}, "uwsgi_processes"),
+    ("uwsgi", {"uwsgi_user": "root"}, "uwsgi_user"),
+    ("uwsgi", {"uwsgi_socket": "8000"}, "uwsgi_socket"),
+    ("uwsgi", {"uwsgi_instance": ""}, "uwsgi_instance"),
+    ("flask_app", {"flask_app_name": "Chat Bot"}, "flask_app_name"),
+    ("flask_app", {"flask_app_src": "/nonexistent/app"}, "flask_app_src"),
+    ("flask_app", {"flask_app_env": {"BAD-KEY": "x"}}, "flask_app_env"),
+    ("flask_app", {"flask_app_artifacts": [{"dest": "model.bin"}]}, "src"),
+    ("flask_app", {"flask_app_artifacts": [{"src": "/nonexistent/model.bin"}]}, "flask_app_artifacts"),
+    ("flask_app", {"flask_app_requirements_file": "missing.txt"}, "flask_app_requirements_file"),
+    ("nginx", {"nginx_listen_port": 70000}, "nginx_listen_port"),
+    ("nginx", {"nginx_upstream_servers": ["127.0.0.1 8000"]}, "nginx_upstream_servers"),
+    ("nginx", {"nginx_client_max_body_size": "75 MB"}, "nginx_client_max_body_size"),
+    ("nginx", {"nginx_remove_default_site": "maybe"}, "nginx_remove_default_site"),
+    ("python_venv", {"python_venv_path": "venv"}, "python_venv_path"),
+]
+
+
+@pytest.mark.parametrize(("role", "bad", "named"), CASES, ids=[f"{c[0]}-{c[2]}" for c in CASES])
+def test_bad_input_fails_naming_the_variable(run_ansible, role, bad, named):
+    extra = dict(GOOD[role], role_under_test=role, **bad)
+    result = run_ansible(["ansible-playbook", "--check", "-e", json.dumps(extra), "tests/playbooks/apply_role.yml"])
+    out = result.stdout + result.stderr
+    assert result.returncode != 0, out
+    assert named in out, out
+    # Nothing ran past validation: no task of the install step was reached.
+    assert "Install" not in "\n".join(line for line in out.splitlines() if line.startswith("TASK")), out

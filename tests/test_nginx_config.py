@@ -1,0 +1,112 @@
+"""The nginx role's templates and config checker, run against the real nginx binary.
+
+A throw-away copy of the host's /etc/nginx stands in for the live config
+directory, so these tests never touch the host's own nginx.
+"""
+
+import os
+import shutil
+import subprocess
+
+import pytest
+from render import render
+
+# make host-deps installs nginx; without it these tests fail rather than skip.
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+@pytest.fixture()
+def live(tmp_path):
+    """A config directory laid out like Debian's, with our nginx.conf and site in it."""
+    conf = tmp_path / "etc-nginx"
+    conf.mkdir()
+    for name in ("mime.types", "uwsgi_params"):
+        shutil.copy(f"/etc/nginx/{name}", conf / name)
+    for sub in ("conf.d", "modules-enabled", "sites-available", "sites-enabled"):
+        (conf / sub).mkdir()
+    overrides = {"_nginx_conf_dir": str(conf), "nginx_site_name": "chatbot"}
+    text, _ = render("nginx", "nginx.conf.j2", **overrides)
+    (conf / "nginx.conf").write_text(text)
+    site, _ = render("nginx", "site.conf.j2", **overrides)
+    (conf / "sites-available" / "chatbot.conf").write_text(site)
+    os.symlink("../sites-available/chatbot.conf", conf / "sites-enabled" / "chatbot.conf")
+    checker, _ = render("nginx", "flaskstack-nginx-check.j2", **overrides)
+    (tmp_path / "check").write_text(checker)
+    (tmp_path / "check").chmod(0o755)
+    return conf
+
+
+def nginx_t(conf):
+    return subprocess.run([NGINX, "-t", "-q", "-c", str(conf / "nginx.conf")], capture_output=True, text=True, check=False)
+
+
+def check(live, candidate, relpath):
+    return subprocess.run([str(live.parent / "check"), str(candidate), relpath], capture_output=True, text=True, check=False)
+
+
+def test_rendered_config_passes_nginx_t(live):
+    result = nginx_t(live)
+    assert result.returncode == 0, result.stderr
+
+
+def test_site_matches_the_manual_setup(live):
+    site = (live / "sites-available" / "chatbot.conf").read_text()
+    for line in (
+        "charset utf-8;",
+        "client_max_body_size 75M;",
+        "include uwsgi_params;",
+        "uwsgi_pass chatbot_uwsgi;",
+        "server 127.0.0.1:8000;",
+        "listen 80 default_server;",
+    ):
+        assert line in site, f"missing {line!r} in:\n{site}"
+
+
+def test_server_tokens_are_off(live):
+    assert "server_tokens off;" in (live / "nginx.conf").read_text()
+
+
+def test_checker_accepts_a_good_site(live, tmp_path):
+    candidate = tmp_path / "good.conf"
+    candidate.write_text((live / "sites-available" / "chatbot.conf").read_text().replace("75M", "10M"))
+    result = check(live, candidate, "sites-available/chatbot.conf")
+    assert result.returncode == 0, result.stderr
+
+
+def test_checker_refuses_a_bad_site_with_nginx_message_and_live_paths(live, tmp_path):
+    before = (live / "sites-available" / "chatbot.conf").read_bytes()
+    candidate = tmp_path / "bad.conf"
+    # The manual setup's classic: a "#" comment glued to a directive eats its ";".
+    candidate.write_text("server {\n    listen 80;\n    charset utf-8 #comment;\n}\n")
+    result = check(live, candidate, "sites-available/chatbot.conf")
+    assert result.returncode != 0
+    assert "nginx:" in result.stderr and "emerg" in result.stderr, result.stderr
+    # nginx names the file as included: through the sites-enabled link.
+    assert f"{live}/sites-enabled/chatbot.conf:4" in result.stderr, result.stderr
+    assert "flaskstack-nginx-check." not in result.stderr, "temporary paths leak into the message"
+    assert (live / "sites-available" / "chatbot.conf").read_bytes() == before
+    assert nginx_t(live).returncode == 0
+
+
+def test_checker_tests_a_new_site_as_if_enabled(live, tmp_path):
+    candidate = tmp_path / "other.conf"
+    candidate.write_text("server {\n    listen 8081;\n    unknown_thing on;\n}\n")
+    result = check(live, candidate, "sites-available/other.conf")
+    assert result.returncode != 0
+    assert 'unknown directive "unknown_thing"' in result.stderr
+    assert not (live / "sites-available" / "other.conf").exists()
+    assert not (live / "sites-enabled" / "other.conf").exists()
+
+
+def test_checker_refuses_a_broken_nginx_conf(live, tmp_path):
+    candidate = tmp_path / "nginx.conf"
+    candidate.write_text((live / "nginx.conf").read_text().replace("events {", "events {\n    bogus 1;"))
+    result = check(live, candidate, "nginx.conf")
+    assert result.returncode != 0
+    assert 'unknown directive "bogus"' in result.stderr
+    assert "bogus" not in (live / "nginx.conf").read_text()
+
+
+def test_two_upstream_members_render(tmp_path):
+    site, _ = render("nginx", "site.conf.j2", nginx_upstream_servers=["127.0.0.1:8000", "127.0.0.1:8001"])
+    assert "server 127.0.0.1:8000;\n    server 127.0.0.1:8001;" in site
