@@ -19,10 +19,11 @@ def test_build_install_and_syntax_check(run_ansible, tmp_path):
     for wanted in ("roles", "playbooks", "examples", "meta", "README.md", "inventories"):
         assert wanted in top, f"{wanted} is missing from the tarball"
 
-    # Run from an empty directory so the checkout's ansible.cfg plays no part.
+    # Run from an empty directory with an empty config, so nothing of the checkout plays a part.
     work = tmp_path / "work"
     work.mkdir()
-    env = {"ANSIBLE_COLLECTIONS_PATH": str(tmp_path / "collections"), "ANSIBLE_CONFIG": "/dev/null"}
+    (work / "ansible.cfg").write_text("[defaults]\n")
+    env = {"ANSIBLE_COLLECTIONS_PATH": str(tmp_path / "collections"), "ANSIBLE_CONFIG": str(work / "ansible.cfg")}
     install = run_ansible(
         ["ansible-galaxy", "collection", "install", "--offline", "-p", str(tmp_path / "collections"), str(tarballs[0])],
         cwd=work,
@@ -38,7 +39,7 @@ def test_build_install_and_syntax_check(run_ansible, tmp_path):
         env=env,
     )
     assert check.returncode == 0, check.stdout + check.stderr
-    assert "playbook: flaskstack.deploy.site" in check.stdout, check.stdout
+    assert f"playbook: {installed}/playbooks/site.yml" in check.stdout, check.stdout
 
     doc = run_ansible(["ansible-doc", "-t", "role", "flaskstack.deploy.uwsgi"], cwd=work, env=env)
     assert doc.returncode == 0, doc.stderr

@@ -40,8 +40,9 @@ def nginx_t(conf):
     return subprocess.run([NGINX, "-t", "-q", "-c", str(conf / "nginx.conf")], capture_output=True, text=True, check=False)
 
 
-def check(live, candidate, relpath):
-    return subprocess.run([str(live.parent / "check"), str(candidate), relpath], capture_output=True, text=True, check=False)
+def check(live, candidate, relpath, *drop):
+    command = [str(live.parent / "check"), str(candidate), relpath, *drop]
+    return subprocess.run(command, capture_output=True, text=True, check=False)
 
 
 def test_rendered_config_passes_nginx_t(live):
@@ -110,3 +111,14 @@ def test_checker_refuses_a_broken_nginx_conf(live, tmp_path):
 def test_two_upstream_members_render(tmp_path):
     site, _ = render("nginx", "site.conf.j2", nginx_upstream_servers=["127.0.0.1:8000", "127.0.0.1:8001"])
     assert "server 127.0.0.1:8000;\n    server 127.0.0.1:8001;" in site
+
+
+def test_checker_drops_what_the_change_removes(live, tmp_path):
+    # A distribution default site that also claims default_server on port 80.
+    (live / "sites-enabled" / "default").write_text("server {\n    listen 80 default_server;\n}\n")
+    site = live / "sites-available" / "chatbot.conf"
+    clash = check(live, site, "sites-available/chatbot.conf")
+    assert clash.returncode != 0 and "duplicate default server" in clash.stderr, clash.stderr
+    ok = check(live, site, "sites-available/chatbot.conf", "sites-enabled/default")
+    assert ok.returncode == 0, ok.stderr
+    assert (live / "sites-enabled" / "default").exists(), "the checker must not touch the live directory"
