@@ -12,10 +12,20 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 DEMO_PORT ?= 8080
 DEMO_IMAGE := localhost/flaskstack-debian12:latest
 
-.PHONY: demo demo-clean test lint test-fast molecule images host-deps venv clean
+.PHONY: demo demo-container bench demo-clean test lint test-fast molecule images image-debian12 image-debian13 host-deps venv clean
 
 ## demo: deploy the example chat bot into a local systemd container, ask it something
-demo: venv images
+demo: demo-container
+	ansible-playbook site.yml -i inventories/local
+	@echo "--- POST http://127.0.0.1:$(DEMO_PORT)/api/chat {\"message\": \"hello\"}"
+	@curl -sS --fail-with-body --max-time 10 -H 'Content-Type: application/json' \
+	  -d '{"message": "hello"}' http://127.0.0.1:$(DEMO_PORT)/api/chat; echo
+
+## bench: time deploy.yml against site.yml on the demo container (writes docs/bench-deploy.md)
+bench: demo-container
+	python bench/deploy_timing.py
+
+demo-container: venv image-debian12
 	@if ! podman container exists flaskstack-demo; then \
 	  podman run -d --name flaskstack-demo --hostname flaskstack-demo --systemd=always \
 	    -p 127.0.0.1:$(DEMO_PORT):80 $(DEMO_IMAGE) /sbin/init >/dev/null; \
@@ -24,10 +34,6 @@ demo: venv images
 	@for i in $$(seq 1 30); do \
 	  state=$$(podman exec flaskstack-demo systemctl is-system-running 2>/dev/null || true); \
 	  case "$$state" in running|degraded) break;; esac; sleep 1; done
-	ansible-playbook site.yml -i inventories/local
-	@echo "--- POST http://127.0.0.1:$(DEMO_PORT)/api/chat {\"message\": \"hello\"}"
-	@curl -sS --fail-with-body --max-time 10 -H 'Content-Type: application/json' \
-	  -d '{"message": "hello"}' http://127.0.0.1:$(DEMO_PORT)/api/chat; echo
 
 ## demo-clean: remove the demo container
 demo-clean:
@@ -46,8 +52,10 @@ test-fast: venv host-deps
 molecule: venv images
 	molecule test --all
 
-images: host-deps
+images: image-debian12 image-debian13
+image-debian12: host-deps
 	molecule/shared/build_image.sh bookworm localhost/flaskstack-debian12:latest
+image-debian13: host-deps
 	molecule/shared/build_image.sh trixie localhost/flaskstack-debian13:latest
 
 host-deps:

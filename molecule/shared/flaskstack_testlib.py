@@ -5,8 +5,12 @@ so every request passes through the container's real nginx and uWSGI.
 """
 
 import http.client
+import json
 import os
+import re
 import shlex
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -102,3 +106,37 @@ def sudo(host, command):
 def journal(host, unit, lines=40):
     out = sudo(host, f"journalctl -u {unit} --no-pager -n {lines} -o cat")
     return f"\n--- journal of {unit} ---\n{out.stdout}{out.stderr}"
+
+
+def project_dir():
+    return Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[2]))
+
+
+def run_playbook(playbook, extra_vars=None, timeout=900):
+    """Run one of the collection's playbooks against this scenario's hosts.
+
+    Uses the scenario's own inventory (the tencent group_vars plus the
+    containers' connection), as converge does. Returns the CompletedProcess
+    with stdout and stderr merged into .output.
+    """
+    root = project_dir()
+    inventory = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(root / "ansible.cfg"),
+        ANSIBLE_COLLECTIONS_PATH=str(root / ".collections"),
+        CONTAINERS_CONF=str(root / "molecule" / "shared" / "containers.conf"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+    )
+    args = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(root / "playbooks" / playbook)]
+    if extra_vars:
+        args += ["-e", json.dumps(extra_vars)]
+    result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    result.output = result.stdout + result.stderr
+    return result
+
+
+def recap_changed(output):
+    """Sum of changed= over the PLAY RECAP lines of a playbook run."""
+    return sum(int(n) for n in re.findall(r"\bchanged=(\d+)", output.split("PLAY RECAP")[-1]))

@@ -45,7 +45,7 @@ def test_uwsgi_is_built_with_pcre(host):
     log = journal(host, UNIT, lines=2000)
     assert "uWSGI" in log and "spawned uWSGI worker" in log, f"no uWSGI start-up in the journal:{log}"
     assert "no internal routing support" not in log, log
-    linked = host.run(f"ldd /srv/{APP}/venv/bin/uwsgi").stdout
+    linked = host.run(f"ldd /srv/{APP}/uwsgi/bin/uwsgi").stdout
     assert "libpcre" in linked, linked
 
 
@@ -67,7 +67,7 @@ def test_chat_reply_comes_from_the_deployed_model(port):
 
 
 def test_model_artifact_matches_the_local_file(host):
-    path = f"/srv/{APP}/data/chatbot-model.json"
+    path = f"/srv/{APP}/shared/data/chatbot-model.json"
     out = sudo(host, f"sha256sum {path} && stat -c '%U %G %a' {path}").stdout.split()
     assert out[0] == hashlib.sha256(MODEL.read_bytes()).hexdigest(), out
     assert out[2:] == ["root", APP, "640"], f"owner, group, mode: {out[2:]}"

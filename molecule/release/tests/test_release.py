@@ -1,0 +1,245 @@
+"""Releases under load: switch, refuse, roll back, other sources, pruning.
+
+The tests run in file order and build on each other, like a real sequence of
+deploys: converge put v1 live; then v2, a broken v3, an unhealthy v4, a
+rollback, a git release and a packages-only release.
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from flaskstack_testlib import (
+    instance_name,
+    journal,
+    project_dir,
+    published_port,
+    recap_changed,
+    request,
+    run_playbook,
+    sudo,
+)
+from loadclient import LoadClient
+
+APP = "chatbot"
+BASE = f"/srv/{APP}"
+EXAMPLE = project_dir() / "examples" / "chatbot"
+
+
+def version_of(port):
+    resp = request(port, "GET", "/")
+    assert resp.status == 200, resp
+    return json.loads(resp.body)["version"]
+
+
+def current_release(host):
+    return sudo(host, f"readlink {BASE}/current").stdout.strip().rsplit("/", 1)[-1]
+
+
+def make_version(root, version, breakage=""):
+    """A copy of the example app with VERSION changed and, optionally, a defect."""
+    dest = Path(root) / f"v{version}"
+    shutil.copytree(EXAMPLE, dest)
+    code = (dest / "app_flask.py").read_text().replace('VERSION = "1"', f'VERSION = "{version}"')
+    if breakage == "import":
+        code = code.replace("MODEL = load_model", 'raise RuntimeError("v3 is broken on purpose")\nMODEL = load_model')
+    if breakage == "health":
+        code = code.replace('return jsonify(status="ok", version=VERSION)', 'return jsonify(status="sick"), 503')
+    (dest / "app_flask.py").write_text(code)
+    return str(dest)
+
+
+@pytest.fixture(scope="module")
+def port(host):
+    return published_port(instance_name(host))
+
+
+@pytest.fixture(scope="module")
+def apps(tmp_path_factory):
+    root = tmp_path_factory.mktemp("apps")
+    return {
+        "v2": make_version(root, 2),
+        "v3": make_version(root, 3, "import"),
+        "v4": make_version(root, 4, "health"),
+        "v5": make_version(root, 5),
+        "v6": make_version(root, 6),
+        "v7": make_version(root, 7),
+    }
+
+
+@pytest.fixture(scope="module")
+def releases():
+    """Release ids seen so far, by app version."""
+    return {}
+
+
+def deploy_under_load(port, playbook, extra_vars=None):
+    with LoadClient([("127.0.0.1", port)], path="/", concurrency=4, max_seconds=240) as load:
+        result = run_playbook(playbook, extra_vars)
+    report = load.report()
+    print(f"load during {playbook} {extra_vars or ''}: {report}")
+    return result, report
+
+
+def test_converge_put_v1_live(host, port, releases):
+    assert version_of(port) == "1"
+    releases["1"] = current_release(host)
+    listing = sudo(host, f"ls {BASE}/releases/{releases['1']}").stdout.split()
+    for name in ("app_flask.py", "flaskstack_wsgi.py", "venv", "instance"):
+        assert name in listing, listing
+
+
+def test_deploy_v2_under_load_drops_no_request(host, port, apps, releases):
+    result, report = deploy_under_load(port, "deploy.yml", {"flaskstack_app_src": apps["v2"]})
+    assert result.returncode == 0, result.output
+    assert report["failed"] == 0, report
+    assert report["ok"] > 50, f"too little load to prove anything: {report}"
+    assert version_of(port) == "2"
+    assert report["timeline"][-1][1] == "2", report["timeline"]
+    releases["2"] = current_release(host)
+    assert releases["2"] != releases["1"]
+
+
+def test_code_only_release_reuses_the_virtualenv(host, releases):
+    links = sudo(host, f"readlink {BASE}/releases/{releases['1']}/venv {BASE}/releases/{releases['2']}/venv").stdout.split()
+    assert len(links) == 2 and links[0] == links[1], links
+
+
+def test_broken_import_is_never_put_live(host, port, apps, releases):
+    result, report = deploy_under_load(port, "deploy.yml", {"flaskstack_app_src": apps["v3"]})
+    assert result.returncode != 0, result.output
+    assert "RuntimeError: v3 is broken on purpose" in result.output, result.output
+    assert "was not put live" in result.output, result.output
+    assert report["failed"] == 0, report
+    assert version_of(port) == "2"
+    assert current_release(host) == releases["2"]
+
+
+def test_failed_health_check_rolls_back(host, port, apps, releases):
+    result, report = deploy_under_load(port, "deploy.yml", {"flaskstack_app_src": apps["v4"]})
+    assert result.returncode != 0, result.output
+    out = " ".join(result.output.split())
+    assert "failed its health check" in out, result.output
+    assert "http://127.0.0.1:80/health" in out, result.output
+    assert "got 503" in out, result.output
+    assert f"Rolled back to release {releases['2']}" in out, result.output
+    assert version_of(port) == "2"
+    assert current_release(host) == releases["2"]
+    # v4 answered 503 on /health only; / kept answering during its short life.
+    assert report["failed"] == 0, report
+
+
+def test_rollback_playbook_brings_v1_back(host, port, releases):
+    result = run_playbook("rollback.yml")
+    assert result.returncode == 0, result.output
+    assert version_of(port) == "1"
+    assert current_release(host) == releases["1"]
+
+
+def test_deploying_the_live_code_again_changes_nothing(host):
+    result = run_playbook("deploy.yml")
+    assert result.returncode == 0, result.output
+    assert recap_changed(result.output) == 0, result.output
+
+
+def test_git_source(host, port, apps, tmp_path, releases):
+    work = tmp_path / "work"
+    shutil.copytree(apps["v5"], work)
+    git = ["git", "-C", str(work), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "v5"], check=True)
+    subprocess.run([*git, "tag", "v5"], check=True)
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(tmp_path / "chatbot.git")], check=True)
+    sudo(host, "mkdir -p /srv/gitrepos")
+    copied = subprocess.run(
+        ["podman", "cp", str(tmp_path / "chatbot.git"), f"{instance_name(host)}:/srv/gitrepos/chatbot.git"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert copied.returncode == 0, copied.stderr
+    git_vars = {
+        "flaskstack_app_source": "git",
+        "flaskstack_app_git_repo": "file:///srv/gitrepos/chatbot.git",
+        "flaskstack_app_git_version": "v5",
+    }
+    result = run_playbook("site.yml", git_vars)
+    assert result.returncode == 0, result.output
+    assert version_of(port) == "5"
+    releases["5"] = current_release(host)
+    again = run_playbook("deploy.yml", git_vars)
+    assert again.returncode == 0 and recap_changed(again.output) == 0, again.output
+
+
+def test_archive_source(host, port, apps, tmp_path, releases):
+    archive = tmp_path / "chatbot-6.tar.gz"
+    subprocess.run(["tar", "-C", apps["v6"], "-czf", str(archive), "."], check=True)
+    result = run_playbook("deploy.yml", {"flaskstack_app_source": "archive", "flaskstack_app_package_file": str(archive)})
+    assert result.returncode == 0, result.output
+    assert version_of(port) == "6"
+    releases["6"] = current_release(host)
+
+
+def test_wheel_source_with_an_app_factory(host, port, apps, tmp_path, releases):
+    project = tmp_path / "project"
+    package = project / "chatbot_pkg"
+    package.mkdir(parents=True)
+    code = Path(apps["v7"], "app_flask.py").read_text()
+    code = code.replace("app = Flask(__name__)", "app = Flask(__name__)\n\n\ndef create_app():\n    return app")
+    (package / "__init__.py").write_text(code)
+    (project / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n\n'
+        '[project]\nname = "chatbot-pkg"\nversion = "7"\ndependencies = ["Flask==3.1.3"]\n'
+    )
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "dist"), str(project)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    wheel = next((tmp_path / "dist").glob("chatbot_pkg-7-*.whl"))
+    result = run_playbook(
+        "deploy.yml",
+        {
+            "flaskstack_app_source": "wheel",
+            "flaskstack_app_package_file": str(wheel),
+            "flaskstack_app_requirements_file": "",
+            "flaskstack_app_wsgi": "chatbot_pkg:create_app()",
+        },
+    )
+    assert result.returncode == 0, result.output
+    assert version_of(port) == "7"
+    releases["7"] = current_release(host)
+
+
+def test_packages_only_source(host, port, releases):
+    result = run_playbook(
+        "deploy.yml",
+        {
+            "flaskstack_app_source": "packages",
+            "flaskstack_app_pip_packages": ["httpbin==0.10.2"],
+            "flaskstack_app_requirements_file": "",
+            "flaskstack_app_wsgi": "httpbin:app",
+            "flaskstack_healthcheck_path": "/status/200",
+            "flaskstack_keep_releases": 3,
+        },
+    )
+    assert result.returncode == 0, result.output + journal(host, f"uwsgi-{APP}")
+    resp = request(port, "GET", "/get?deployed=packages")
+    assert resp.status == 200, resp
+    assert json.loads(resp.body)["args"] == {"deployed": "packages"}
+    releases["httpbin"] = current_release(host)
+
+
+def test_keep_releases_prunes_old_ones_but_never_live_or_previous(host, releases):
+    kept = sudo(host, f"ls {BASE}/releases").stdout.split()
+    # keep 3: the live one (httpbin), the previous one (7) and the newest other (6).
+    assert sorted(kept) == sorted([releases["httpbin"], releases["7"], releases["6"]]), (kept, releases)
+    venvs = sudo(host, f"ls {BASE}/venvs").stdout.split()
+    used = set(sudo(host, f"readlink {BASE}/releases/*/venv").stdout.split())
+    assert {f"../../venvs/{v}" for v in venvs} == used, (venvs, used)

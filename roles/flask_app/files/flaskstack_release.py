@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""Release helper of flaskstack.deploy's flask_app role, installed on the server.
+
+    flaskstack-release state BASE KEEP [TARGET]
+        Print the state of an app's releases as JSON (see state()).
+    flaskstack-release check --env-file F --chdir D [--pythonpath P] import ENTRY
+        Run with a release's own Python: import the WSGI entry ("module:callable"
+        or "package:factory()") the way the app server will and check that it
+        gives a callable.
+    flaskstack-release check --env-file F --chdir D run COMMAND
+        Run a shell COMMAND inside a release (a migration...) with the app's
+        environment and the release's virtualenv first on PATH.
+    flaskstack-release switch BASE ID [SERVICE [TIMEOUT]]
+        Put a release live (see switch()).
+
+Layout under BASE: releases/<id>/ (complete once .flaskstack-release exists;
+.flaskstack-live is touched each time it goes live and removed when it fails
+its health check), venvs/<key>/, and the "current" symlink. Standard library
+only: it runs with the system python3 and with each release's venv python.
+"""
+
+import argparse
+import importlib
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import traceback
+
+ENV_LINE = re.compile(r'^([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"\s*$')
+
+
+# ---------------------------------------------------------------- state
+
+
+def _mtime(path):
+    try:
+        return os.stat(path).st_mtime
+    except FileNotFoundError:
+        return None
+
+
+def state(base, keep, wanted=""):
+    """current, previous (newest other release that went live and stayed
+    healthy), target (WANTED if complete, else previous), releases (complete,
+    newest first), prune (beyond the KEEP newest, never current or previous),
+    unused_venvs (no kept release links to them)."""
+    releases_dir = os.path.join(base, "releases")
+    current = ""
+    if os.path.islink(os.path.join(base, "current")):
+        current = os.path.basename(os.readlink(os.path.join(base, "current")).rstrip("/"))
+
+    complete, live = {}, {}
+    for name in os.listdir(releases_dir) if os.path.isdir(releases_dir) else []:
+        built = _mtime(os.path.join(releases_dir, name, ".flaskstack-release"))
+        if built is None:
+            continue
+        went_live = _mtime(os.path.join(releases_dir, name, ".flaskstack-live"))
+        complete[name] = max(built, went_live or 0)
+        if went_live is not None:
+            live[name] = went_live
+
+    ordered = sorted(complete, key=lambda n: (complete[n], n), reverse=True)
+    healthy = sorted((n for n in live if n != current), key=lambda n: live[n], reverse=True)
+    previous = healthy[0] if healthy else ""
+    kept = [n for n in ordered if n in (current, previous)]
+    for name in ordered:
+        if len(kept) >= keep:
+            break
+        if name not in kept:
+            kept.append(name)
+
+    used = set()
+    for name in kept:
+        link = os.path.join(releases_dir, name, "venv")
+        if os.path.islink(link):
+            used.add(os.path.basename(os.readlink(link).rstrip("/")))
+    venvs_dir = os.path.join(base, "venvs")
+    venvs = os.listdir(venvs_dir) if os.path.isdir(venvs_dir) else []
+
+    return {
+        "current": current,
+        "previous": previous,
+        "target": wanted if wanted in complete else ("" if wanted else previous),
+        "releases": ordered,
+        "prune": [n for n in ordered if n not in kept],
+        "unused_venvs": sorted(v for v in venvs if v not in used),
+    }
+
+
+# ---------------------------------------------------------------- check
+
+
+def read_env_file(path):
+    """KEY="value" lines as flask_app writes them (systemd EnvironmentFile syntax)."""
+    values = {}
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            match = ENV_LINE.match(line)
+            if not match:
+                raise SystemExit(f'{path}:{number}: not a KEY="value" line')
+            values[match.group(1)] = re.sub(r"\\(.)", r"\1", match.group(2))
+    return values
+
+
+def load_entry(entry):
+    module_name, _, attr = entry.partition(":")
+    factory = attr.endswith("()")
+    attr = attr[:-2] if factory else attr
+    target = getattr(importlib.import_module(module_name), attr)
+    return target() if factory else target
+
+
+def check(args):
+    if args.env_file:
+        os.environ.update(read_env_file(args.env_file))
+    os.chdir(args.chdir)
+    venv_bin = os.path.dirname(sys.executable)
+    os.environ["PATH"] = venv_bin + os.pathsep + os.environ.get("PATH", "/usr/bin:/bin")
+    os.environ["VIRTUAL_ENV"] = os.path.dirname(venv_bin)
+
+    if args.action == "run":
+        sys.stdout.flush()
+        os.execv("/bin/sh", ["/bin/sh", "-ec", args.target])
+
+    for path in reversed([args.chdir, *args.pythonpath]):
+        sys.path.insert(0, path)
+    try:
+        app = load_entry(args.target)
+    except Exception:  # report whatever the app raised, then fail the deploy
+        traceback.print_exc()
+        print(f"release check: importing {args.target} failed", file=sys.stderr)
+        return 1
+    if not callable(app):
+        print(f"release check: {args.target} is a {type(app).__name__}, not a WSGI callable", file=sys.stderr)
+        return 1
+    print(f"release check: {args.target} imports and is callable")
+    return 0
+
+
+# ---------------------------------------------------------------- switch
+
+
+def _main_pid(service):
+    out = subprocess.run(["systemctl", "show", "-p", "MainPID", "--value", service], capture_output=True, text=True)
+    return int(out.stdout.strip() or 0)
+
+
+def _children(pid):
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return set(out.stdout.split())
+
+
+def switch(base, release, service="", timeout=90.0):
+    """Rename a new "current" symlink over the old one (atomic: readers see the
+    old release or the new one, never none). If SERVICE (uWSGI under systemd)
+    runs, reload it gracefully (SIGHUP: workers finish their requests, the
+    master re-executes and loads the app again through "current", the
+    listening socket stays open so new connections wait instead of failing)
+    and wait until all its workers are new processes: the new code answers."""
+    if not os.path.isfile(os.path.join(base, "releases", release, ".flaskstack-release")):
+        raise SystemExit(f"release {release} is not complete")
+    pid = _main_pid(service) if service else 0
+    old = _children(pid) if pid else set()
+
+    tmp = os.path.join(base, ".current.new")
+    if os.path.lexists(tmp):
+        os.unlink(tmp)
+    os.symlink(os.path.join("releases", release), tmp)
+    os.replace(tmp, os.path.join(base, "current"))
+    with open(os.path.join(base, "releases", release, ".flaskstack-live"), "a", encoding="utf-8"):
+        os.utime(os.path.join(base, "releases", release, ".flaskstack-live"))
+
+    if not pid:
+        print(f"current -> releases/{release} ({service or 'no service'} not running: nothing to reload)")
+        return 0
+    subprocess.run(["systemctl", "reload", service], check=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid = _main_pid(service)
+        new = _children(pid) if pid else set()
+        if new and not new & old:
+            print(f"current -> releases/{release}; {service} reloaded, workers {sorted(new)}")
+            return 0
+        time.sleep(0.2)
+    status = subprocess.run(["systemctl", "status", "--no-pager", service], capture_output=True, text=True)
+    print(f"{service} did not come back with new workers within {timeout:.0f}s\n{status.stdout}", file=sys.stderr)
+    return 1
+
+
+# ---------------------------------------------------------------- main
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    p_state = commands.add_parser("state")
+    p_state.add_argument("base")
+    p_state.add_argument("keep", type=int)
+    p_state.add_argument("target", nargs="?", default="")
+    p_check = commands.add_parser("check")
+    p_check.add_argument("--env-file", default="")
+    p_check.add_argument("--chdir", required=True)
+    p_check.add_argument("--pythonpath", action="append", default=[])
+    p_check.add_argument("action", choices=["import", "run"])
+    p_check.add_argument("target")
+    p_switch = commands.add_parser("switch")
+    p_switch.add_argument("base")
+    p_switch.add_argument("release")
+    p_switch.add_argument("service", nargs="?", default="")
+    p_switch.add_argument("timeout", nargs="?", type=float, default=90.0)
+    args = parser.parse_args(argv)
+
+    if args.command == "state":
+        json.dump(state(args.base, args.keep, args.target), sys.stdout)
+        return 0
+    if args.command == "check":
+        return check(args)
+    return switch(args.base, args.release, args.service, args.timeout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

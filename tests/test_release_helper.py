@@ -1,0 +1,105 @@
+"""flask_app's release helper (files/flaskstack_release.py), without a server."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+
+from conftest import ROOT
+
+HELPER = ROOT / "roles" / "flask_app" / "files" / "flaskstack_release.py"
+spec = importlib.util.spec_from_file_location("flaskstack_release", HELPER)
+helper = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(helper)
+
+
+def make_release(base, name, venv, built, live=None):
+    release = base / "releases" / name
+    release.mkdir(parents=True)
+    (base / "venvs" / venv).mkdir(parents=True, exist_ok=True)
+    os.symlink(f"../../venvs/{venv}", release / "venv")
+    marker = release / ".flaskstack-release"
+    marker.write_text(name)
+    os.utime(marker, (built, built))
+    if live is not None:
+        (release / ".flaskstack-live").write_text("")
+        os.utime(release / ".flaskstack-live", (live, live))
+
+
+def point_current(base, name):
+    os.symlink(f"releases/{name}", base / "current")
+
+
+def test_previous_is_the_newest_healthy_release_and_prune_spares_it(tmp_path):
+    now = time.time()
+    make_release(tmp_path, "a1", "v1", now - 600, live=now - 600)  # old, was healthy
+    make_release(tmp_path, "b2", "v1", now - 500, live=now - 500)
+    make_release(tmp_path, "c3", "v2", now - 400)  # never went live (failed its checks)
+    make_release(tmp_path, "d4", "v3", now - 300)  # failed its health check: live marker removed
+    make_release(tmp_path, "e5", "v1", now - 200, live=now - 100)
+    point_current(tmp_path, "e5")
+    state = helper.state(str(tmp_path), 2)
+    assert state["current"] == "e5"
+    assert state["previous"] == "b2"
+    assert state["releases"] == ["e5", "d4", "c3", "b2", "a1"]
+    assert sorted(state["prune"]) == ["a1", "c3", "d4"]
+    assert state["unused_venvs"] == ["v2", "v3"]
+
+
+def test_keep_one_still_keeps_live_and_previous(tmp_path):
+    now = time.time()
+    make_release(tmp_path, "a1", "v1", now - 60, live=now - 60)
+    make_release(tmp_path, "b2", "v1", now - 30, live=now - 30)
+    point_current(tmp_path, "b2")
+    assert helper.state(str(tmp_path), 1)["prune"] == []
+
+
+def test_rollback_target(tmp_path):
+    now = time.time()
+    make_release(tmp_path, "a1", "v1", now - 60, live=now - 60)
+    make_release(tmp_path, "b2", "v1", now - 30, live=now - 30)
+    point_current(tmp_path, "b2")
+    assert helper.state(str(tmp_path), 5)["target"] == "a1"
+    assert helper.state(str(tmp_path), 5, "b2")["target"] == "b2"
+    assert helper.state(str(tmp_path), 5, "ffff")["target"] == ""
+
+
+def test_incomplete_releases_are_ignored(tmp_path):
+    (tmp_path / "releases" / "half").mkdir(parents=True)
+    assert helper.state(str(tmp_path), 5)["releases"] == []
+
+
+def test_env_file_values_round_trip_the_template_escapes(tmp_path):
+    env = tmp_path / "app.env"
+    env.write_text('# comment\nPLAIN="x y"\nQUOTED="say \\"hi\\" \\\\ bye"\n\n')
+    assert helper.read_env_file(str(env)) == {"PLAIN": "x y", "QUOTED": 'say "hi" \\ bye'}
+
+
+def test_check_imports_a_factory_and_reports_a_broken_import(tmp_path):
+    (tmp_path / "goodapp.py").write_text("def create_app():\n    return lambda environ, start: []\n")
+    (tmp_path / "badapp.py").write_text("raise RuntimeError('broken on purpose')\n")
+    env = tmp_path / "app.env"
+    env.write_text('X="1"\n')
+
+    def run(entry):
+        args = [sys.executable, str(HELPER), "check", f"--env-file={env}", f"--chdir={tmp_path}", "import", entry]
+        return subprocess.run(args, capture_output=True, text=True, check=False)
+
+    assert run("goodapp:create_app()").returncode == 0
+    bad = run("badapp:app")
+    assert bad.returncode == 1 and "RuntimeError: broken on purpose" in bad.stderr
+    not_callable = run("goodapp:__name__")
+    assert not_callable.returncode == 1 and "not a WSGI callable" in not_callable.stderr
+
+
+def test_switch_renames_current_and_marks_the_release_live(tmp_path):
+    make_release(tmp_path, "a1", "v1", time.time() - 60)
+    make_release(tmp_path, "b2", "v1", time.time() - 30)
+    point_current(tmp_path, "a1")
+    assert helper.switch(str(tmp_path), "b2") == 0
+    assert os.readlink(tmp_path / "current") == "releases/b2"
+    assert (tmp_path / "releases" / "b2" / ".flaskstack-live").exists()
+    state = json.loads(json.dumps(helper.state(str(tmp_path), 5)))
+    assert state["current"] == "b2"
