@@ -16,6 +16,10 @@ def _regex_replace(value, pattern, replacement=""):
     return re.sub(pattern, replacement, value)
 
 
+def _bool(value):
+    return value if isinstance(value, bool) else str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
 def environment(role):
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(ROOT / "roles" / role / "templates")),
@@ -24,6 +28,7 @@ def environment(role):
         keep_trailing_newline=True,
     )
     env.filters["regex_replace"] = _regex_replace
+    env.filters["bool"] = _bool
     return env
 
 

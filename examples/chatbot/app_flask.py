@@ -8,6 +8,7 @@ not shipped with the code. The path of that file comes from the environment
 import json
 import os
 import re
+import time
 
 from flask import Flask, jsonify, request
 
@@ -55,6 +56,14 @@ def chat():
     if not isinstance(payload, dict) or not isinstance(payload.get("message"), str):
         return jsonify(error='send JSON like {"message": "hello"}'), 400
     return jsonify(reply=reply_for(payload["message"]), model=MODEL.get("name", "unnamed"))
+
+
+@app.get("/api/slow")
+def slow():
+    """Answer after ?ms= milliseconds (at most 5 s), like a slow model inference."""
+    delay = min(max(request.args.get("ms", default=1000, type=int), 0), 5000)
+    time.sleep(delay / 1000)
+    return jsonify(version=VERSION, slept_ms=delay)
 
 
 @app.post("/api/upload")

@@ -77,10 +77,17 @@ def releases():
 
 
 def deploy_under_load(port, playbook, extra_vars=None):
-    with LoadClient([("127.0.0.1", port)], path="/", concurrency=4, max_seconds=240) as load:
-        result = run_playbook(playbook, extra_vars)
-    report = load.report()
-    print(f"load during {playbook} {extra_vars or ''}: {report}")
+    """Deploy while fast requests and slow ones (1.5 s each, so some are in
+    flight when uWSGI reloads) go through nginx; return the merged counts."""
+    target = [("127.0.0.1", port)]
+    with LoadClient(target, path="/", concurrency=4, max_seconds=240) as fast:
+        with LoadClient(target, path="/api/slow?ms=1500", concurrency=2, max_seconds=240, pause=0) as slow:
+            result = run_playbook(playbook, extra_vars)
+    report, slow_report = fast.report(), slow.report()
+    print(f"load during {playbook} {extra_vars or ''}: fast {report}; slow {slow_report}")
+    assert slow_report["ok"] >= 10, f"too few slow requests to cover the switch: {slow_report}"
+    report["failed"] += slow_report["failed"]
+    report["slow"] = slow_report
     return result, report
 
 
