@@ -29,6 +29,7 @@ def environment(role):
     )
     env.filters["regex_replace"] = _regex_replace
     env.filters["bool"] = _bool
+    env.tests["match"] = lambda value, pattern: re.match(pattern, str(value)) is not None
     return env
 
 

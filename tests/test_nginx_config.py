@@ -24,7 +24,7 @@ def live(tmp_path):
         shutil.copy(f"/etc/nginx/{name}", conf / name)
     for sub in ("conf.d", "modules-enabled", "sites-available", "sites-enabled"):
         (conf / sub).mkdir()
-    overrides = {"_nginx_conf_dir": str(conf), "nginx_site_name": "chatbot"}
+    overrides = {"_nginx_conf_dir": str(conf), "nginx_site_name": "chatbot", "_nginx_ipv6": False}
     text, _ = render("nginx", "nginx.conf.j2", **overrides)
     (conf / "nginx.conf").write_text(text)
     site, _ = render("nginx", "site.conf.j2", **overrides)
@@ -108,9 +108,50 @@ def test_checker_refuses_a_broken_nginx_conf(live, tmp_path):
     assert "bogus" not in (live / "nginx.conf").read_text()
 
 
-def test_two_upstream_members_render(tmp_path):
-    site, _ = render("nginx", "site.conf.j2", nginx_upstream_servers=["127.0.0.1:8000", "127.0.0.1:8001"])
-    assert "server 127.0.0.1:8000;\n    server 127.0.0.1:8001;" in site
+def render_site(live, **overrides):
+    """Render the site with OVERRIDES into the live copy; return its text and nginx -t's result."""
+    overrides.setdefault("_nginx_ipv6", False)
+    site, _ = render("nginx", "site.conf.j2", _nginx_conf_dir=str(live), nginx_site_name="chatbot", **overrides)
+    (live / "sites-available" / "chatbot.conf").write_text(site)
+    return site, nginx_t(live)
+
+
+def test_upstream_parameters_and_methods_pass_nginx_t(live):
+    backends = [
+        {"server": "127.0.0.1:8000", "weight": 3, "max_fails": 2, "fail_timeout": 5},
+        {"server": "127.0.0.1:8001", "down": True},
+        {"server": "unix:/run/uwsgi/app.sock", "backup": True},
+    ]
+    site, result = render_site(live, nginx_upstream_servers=backends, nginx_upstream_method="least_conn")
+    assert result.returncode == 0, result.stderr + site
+    assert "least_conn;" in site
+    assert "server 127.0.0.1:8000 weight=3 max_fails=2 fail_timeout=5s;" in site
+    assert "server 127.0.0.1:8001 down;" in site
+    assert "server unix:/run/uwsgi/app.sock backup;" in site
+    site, result = render_site(live, nginx_upstream_method="hash", nginx_upstream_hash_key="$request_uri")
+    assert result.returncode == 0 and "hash $request_uri consistent;" in site, result.stderr
+
+
+def test_security_headers_are_in_every_block_with_always(live):
+    statics = [{"url": "/static/", "path": "/srv/chatbot/current/static", "expires": "30d"}]
+    site, result = render_site(live, nginx_static_locations=statics, nginx_location_extra=['add_header X-Extra "1"'])
+    assert result.returncode == 0, result.stderr
+    header = 'add_header X-Content-Type-Options "nosniff" always;'
+    assert site.count(header) == 3, site  # server, the static location, location /
+    assert "alias /srv/chatbot/current/static/;" in site and "expires 30d;" in site
+
+
+def test_rate_limit_ipv6_and_raw_directives_pass_nginx_t(live):
+    site, result = render_site(
+        live,
+        nginx_rate_limit=5,
+        _nginx_ipv6=True,
+        nginx_server_extra=["location = /robots.txt { return 200 'User-agent: *'; }", "keepalive_timeout 30s"],
+    )
+    assert result.returncode == 0, result.stderr + site
+    assert "limit_req_zone $binary_remote_addr zone=chatbot_uwsgi_rate:10m rate=5r/s;" in site
+    assert "listen [::]:80 default_server;" in site
+    assert "keepalive_timeout 30s;" in site and "'User-agent: *'; }\n" in site
 
 
 def test_checker_drops_what_the_change_removes(live, tmp_path):

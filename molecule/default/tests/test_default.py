@@ -12,6 +12,11 @@ APP = "chatbot"
 UNIT = f"uwsgi-{APP}"
 MODEL = Path(__file__).resolve().parents[3] / "examples" / "models" / "chatbot-model.json"
 LIMIT = 75 * 1024 * 1024  # client_max_body_size 75M
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "SAMEORIGIN",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+}
 
 
 @pytest.fixture()
@@ -54,6 +59,8 @@ def test_home_page_through_nginx(port):
     assert resp.status == 200, resp
     assert json.loads(resp.body)["app"] == "chatbot", resp
     assert resp.headers.get("Server") == "nginx", resp.headers
+    for name, value in SECURITY_HEADERS.items():
+        assert resp.headers.get(name) == value, f"{name}: {resp.headers}"
 
 
 def test_chat_reply_comes_from_the_deployed_model(port):
@@ -90,6 +97,9 @@ def test_body_over_the_limit_gets_413_from_nginx(port):
     resp = request(port, "POST", "/api/upload", body_size=LIMIT + 1, send_body=False)
     assert resp.status == 413, resp
     assert "Request Entity Too Large" in resp.text(), resp
+    # nginx's own error page carries the security headers too ("always").
+    for name, value in SECURITY_HEADERS.items():
+        assert resp.headers.get(name) == value, f"{name}: {resp.headers}"
 
 
 def test_nginx_config_passes_nginx_t(host):
