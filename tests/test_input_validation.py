@@ -48,6 +48,7 @@ CASES = [
         "backup",
     ),
     ("nginx", {"nginx_upstream_servers": [{"server": "a:1", "down": True}]}, "down"),
+    ("nginx", {"nginx_upstream_servers": [{"server": "a:1", "weight": 0}]}, "weight"),
     ("nginx", {"nginx_upstream_next": ["error", "sometimes"]}, "nginx_upstream_next"),
     ("nginx", {"nginx_static_locations": [{"url": "static", "path": "/srv/x"}]}, "nginx_static_locations"),
     ("nginx", {"nginx_listen_ipv6": "maybe"}, "nginx_listen_ipv6"),
