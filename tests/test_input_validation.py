@@ -54,6 +54,14 @@ CASES = [
     ("nginx", {"nginx_listen_ipv6": "maybe"}, "nginx_listen_ipv6"),
     ("nginx", {"nginx_client_max_body_size": "75 MB"}, "nginx_client_max_body_size"),
     ("nginx", {"nginx_remove_default_site": "maybe"}, "nginx_remove_default_site"),
+    ("nginx", {"nginx_tls": True}, "nginx_tls_self_signed"),
+    ("nginx", {"nginx_tls": True, "nginx_tls_self_signed": True, "nginx_tls_certificate_file": "/etc/ssl/a.pem"}, "exactly one"),
+    ("nginx", {"nginx_tls": True, "nginx_tls_certificate": "-----BEGIN CERTIFICATE-----\nx"}, "nginx_tls_certificate_key"),
+    ("nginx", {"nginx_tls": True, "nginx_tls_certificate_file": "fullchain.pem", "nginx_tls_certificate_key_file": "key.pem"}, "absolute"),
+    ("nginx", {"nginx_tls": True, "nginx_tls_self_signed": True, "nginx_tls_port": 80}, "nginx_tls_port"),
+    ("nginx", {"nginx_tls_protocols": ["TLSv1"]}, "nginx_tls_protocols"),
+    ("nginx", {"nginx_gzip_types": ["css"]}, "nginx_gzip_types"),
+    ("flask_app", {"flask_app_public_dirs": ["../www"]}, "flask_app_public_dirs"),
     ("python_venv", {"python_venv_path": "venv"}, "python_venv_path"),
 ]
 

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 
 import pytest
+from conftest import ROOT
 from render import render
 
 # make host-deps installs nginx; without it these tests fail rather than skip.
@@ -24,7 +25,8 @@ def live(tmp_path):
         shutil.copy(f"/etc/nginx/{name}", conf / name)
     for sub in ("conf.d", "modules-enabled", "sites-available", "sites-enabled"):
         (conf / sub).mkdir()
-    overrides = {"_nginx_conf_dir": str(conf), "nginx_site_name": "chatbot", "_nginx_ipv6": False}
+    (tmp_path / "log").mkdir()
+    overrides = {"_nginx_conf_dir": str(conf), "_nginx_log_dir": str(tmp_path / "log"), "nginx_site_name": "chatbot", "_nginx_ipv6": False}
     text, _ = render("nginx", "nginx.conf.j2", **overrides)
     (conf / "nginx.conf").write_text(text)
     site, _ = render("nginx", "site.conf.j2", **overrides)
@@ -111,6 +113,7 @@ def test_checker_refuses_a_broken_nginx_conf(live, tmp_path):
 def render_site(live, **overrides):
     """Render the site with OVERRIDES into the live copy; return its text and nginx -t's result."""
     overrides.setdefault("_nginx_ipv6", False)
+    overrides.setdefault("_nginx_log_dir", str(live.parent / "log"))
     site, _ = render("nginx", "site.conf.j2", _nginx_conf_dir=str(live), nginx_site_name="chatbot", **overrides)
     (live / "sites-available" / "chatbot.conf").write_text(site)
     return site, nginx_t(live)
@@ -163,3 +166,59 @@ def test_checker_drops_what_the_change_removes(live, tmp_path):
     ok = check(live, site, "sites-available/chatbot.conf", "sites-enabled/default")
     assert ok.returncode == 0, ok.stderr
     assert (live / "sites-enabled" / "default").exists(), "the checker must not touch the live directory"
+
+
+def self_signed(directory, name, days=365):
+    """A certificate and key made the way the role makes them."""
+    crt, key = directory / f"{name}.crt", directory / f"{name}.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-sha256", "-nodes", "-days", str(days), "-subj", f"/CN={name}",
+         "-keyout", str(key), "-out", str(crt)],
+        check=True, capture_output=True,
+    )
+    return crt, key
+
+
+def tls_site(live, version, **overrides):
+    tls = live / "tls"
+    tls.mkdir(exist_ok=True)
+    crt, key = self_signed(tls, "chatbot")
+    shutil.copy(ROOT / "roles" / "nginx" / "files" / "ffdhe2048.pem", tls / "ffdhe2048.pem")
+    settings = {"nginx_tls": True, "nginx_tls_certificate_file": str(crt), "nginx_tls_certificate_key_file": str(key),
+                "_nginx_version": version, "nginx_hsts": True}
+    settings.update(overrides)
+    return render_site(live, **settings)
+
+
+def test_tls_site_with_redirect_passes_nginx_t(live):
+    site, result = tls_site(live, version="1.22.1", nginx_acme_webroot="/var/www/acme")
+    assert result.returncode == 0, result.stderr + site
+    # nginx before 1.25.1 only knows the listen flag; the installed one here is 1.22.
+    assert "listen 443 ssl http2 default_server;" in site and "http2 on;" not in site
+    plain, tls = site.split("\nserver {")[1:]
+    assert "return 301 https://$host$request_uri;" in plain and "uwsgi_pass" not in plain
+    assert "location ^~ /.well-known/acme-challenge/" in plain
+    assert "Strict-Transport-Security" not in plain, "HSTS belongs on HTTPS responses only"
+    assert "ssl_protocols TLSv1.2 TLSv1.3;" in tls and "uwsgi_pass chatbot_uwsgi;" in tls
+    assert tls.count('add_header Strict-Transport-Security "max-age=63072000" always;') == 2
+
+
+def test_tls_uses_the_http2_directive_on_new_nginx(live):
+    site, _ = tls_site(live, version="1.26.3", nginx_tls_redirect=False, nginx_tls_port=8443)
+    assert "listen 8443 ssl default_server;" in site and "http2 on;" in site
+    assert "listen 80 default_server;" in site and "return 301" not in site
+
+
+def test_checker_refuses_a_key_that_does_not_match(live, tmp_path):
+    site, result = tls_site(live, version="1.22.1")
+    assert result.returncode == 0, result.stderr
+    _, other_key = self_signed(live / "tls", "other")
+    candidate = tmp_path / "candidate.conf"
+    candidate.write_text(site.replace(str(live / "tls" / "chatbot.key"), str(other_key)))
+    refused = check(live, candidate, "sites-available/chatbot.conf")
+    assert refused.returncode != 0 and "key values mismatch" in refused.stderr, refused.stderr
+
+
+def test_gzip_types_are_in_nginx_conf(live):
+    conf = (live / "nginx.conf").read_text()
+    assert "gzip_types text/plain text/css text/javascript application/javascript application/json application/xml image/svg+xml;" in conf
