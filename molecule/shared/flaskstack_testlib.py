@@ -9,6 +9,8 @@ import json
 import os
 import re
 import shlex
+import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -51,17 +53,27 @@ class Response:
         return f"<HTTP {self.status} {self.text()[:300]!r}>"
 
 
-def request(port, method, path, body=None, headers=None, timeout=30, body_size=None, send_body=True):
-    """One HTTP request to 127.0.0.1:PORT.
+def request(port, method, path, body=None, headers=None, timeout=30, body_size=None, send_body=True, tls=False):
+    """One HTTP request to 127.0.0.1:PORT (HTTPS when TLS, sending the Host header as SNI).
 
     BODY_SIZE (without BODY) sends a body of that many zero bytes in 1 MiB chunks,
     so large uploads need no memory; SEND_BODY=False sends only the headers that
     announce it, to see what the server answers before any body arrives.
     """
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    headers = dict(headers or {})
+    if tls:
+        # The certificate is self-signed: what is tested here is the answer, not the trust.
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=context)
+        if "Host" in headers:
+            raw = socket.create_connection(("127.0.0.1", port), timeout)
+            conn.sock = context.wrap_socket(raw, server_hostname=headers["Host"])
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.putrequest(method, path)
-        headers = dict(headers or {})
+        conn.putrequest(method, path, skip_host="Host" in headers, skip_accept_encoding="Accept-Encoding" in headers)
         if body is not None:
             headers.setdefault("Content-Length", str(len(body)))
         elif body_size is not None:
@@ -98,6 +110,22 @@ def wait_for(port, path="/", status=200, seconds=10.0, interval=0.2):
     return last, None
 
 
+def uwsgi_stats(host, instance):
+    """uWSGI's stats (JSON) of INSTANCE, read as root from its stats socket."""
+    reader = (
+        "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); "
+        "print(b''.join(iter(lambda: s.recv(65536), b'')).decode())"
+    )
+    out = sudo(host, f"python3 -c {shlex.quote(reader)} /run/uwsgi-{instance}/stats.sock")
+    assert out.rc == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def requests_served(host, instance):
+    """Requests INSTANCE's workers have served since it started."""
+    return sum(worker["requests"] for worker in uwsgi_stats(host, instance)["workers"])
+
+
 def sudo(host, command):
     """Run COMMAND as root on HOST (the tests connect as the cloud user)."""
     return host.run(f"sudo -n sh -c {shlex.quote(command)}")
@@ -112,8 +140,8 @@ def project_dir():
     return Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[2]))
 
 
-def run_playbook(playbook, extra_vars=None, timeout=900):
-    """Run one of the collection's playbooks against this scenario's hosts.
+def run_playbook(playbook, extra_vars=None, timeout=900, tags=None):
+    """Run one of the collection's playbooks (or a playbook at an absolute path) against this scenario's hosts.
 
     Uses the scenario's own inventory (the tencent group_vars plus the
     containers' connection), as converge does. Returns the CompletedProcess
@@ -130,6 +158,8 @@ def run_playbook(playbook, extra_vars=None, timeout=900):
         ANSIBLE_FORCE_COLOR="0",
     )
     args = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(root / "playbooks" / playbook)]
+    if tags:
+        args += ["--tags", tags]
     if extra_vars:
         args += ["-e", json.dumps(extra_vars)]
     result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout, check=False)

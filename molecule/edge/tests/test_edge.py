@@ -1,0 +1,225 @@
+"""nginx as the edge, checked with real requests through the container's nginx.
+
+The host runs the app twice (uwsgi-chatbot on 127.0.0.1:8000, uwsgi-chatbot-b
+on 127.0.0.1:8001); uWSGI's stats sockets tell which instance served what.
+"""
+
+import gzip
+import hashlib
+import os
+import socket
+import ssl
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from flaskstack_testlib import journal, recap_changed, request, requests_served, run_playbook, sudo
+
+HTTP, HTTPS = 18100, 18443
+CHAT, OTHER = "chat.example.test", "other.example.test"
+A, B = "chatbot", "chatbot-b"
+STATIC = Path(__file__).resolve().parents[3] / "examples" / "chatbot" / "static"
+SITES = str(Path(__file__).resolve().parents[1] / "sites.yml")
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "SAMEORIGIN",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+}
+HSTS = "max-age=63072000"
+
+
+def chat(path, **kwargs):
+    return request(HTTPS, "GET", path, headers={"Host": CHAT, **kwargs.pop("headers", {})}, tls=True, **kwargs)
+
+
+def served(host):
+    return {name: requests_served(host, name) for name in (A, B)}
+
+
+def delta(before, after):
+    return {name: after[name] - before[name] for name in before}
+
+
+def file_state(host, path):
+    out = sudo(host, f"stat -c '%i %Y' {path} && sha256sum {path}")
+    assert out.rc == 0, out.stderr
+    return out.stdout
+
+
+def test_plain_http_redirects_to_https(host):
+    resp = request(HTTP, "GET", "/health?x=1", headers={"Host": CHAT})
+    assert resp.status == 301, resp
+    assert resp.headers["Location"] == f"https://{CHAT}/health?x=1"
+    for name, value in SECURITY_HEADERS.items():
+        assert resp.headers.get(name) == value, (name, resp.headers)
+    assert "Strict-Transport-Security" not in resp.headers, "HSTS is for HTTPS responses only"
+
+
+def test_https_answers_over_http2_with_hsts_and_no_version(host):
+    out = subprocess.run(
+        ["curl", "-sk", "--http2", "--resolve", f"{CHAT}:{HTTPS}:127.0.0.1", "-D", "-", "-o", "/dev/null",
+         "-w", "%{http_version}", f"https://{CHAT}:{HTTPS}/health"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    headers = {line.split(":", 1)[0].lower(): line.split(":", 1)[1].strip() for line in out.stdout.splitlines() if ":" in line}
+    assert out.stdout.startswith("HTTP/2 200"), out.stdout
+    assert out.stdout.rstrip().endswith("2"), out.stdout  # curl's %{http_version}
+    assert headers["strict-transport-security"] == HSTS
+    assert headers["server"] == "nginx", "server_tokens off: no version in the Server header"
+    for name, value in SECURITY_HEADERS.items():
+        assert headers[name.lower()] == value
+    site = sudo(host, "cat /etc/nginx/sites-available/chatbot.conf").stdout
+    assert "http2 on;" in site and "listen 443 ssl default_server;" in site, "nginx 1.26 takes the http2 directive"
+
+
+def test_nginx_error_pages_carry_the_security_headers(host):
+    missing = chat("/static/no-such-file.css")
+    too_big = request(HTTPS, "POST", "/api/upload", headers={"Host": CHAT}, tls=True, body_size=76 * 1024 * 1024, send_body=False)
+    for resp, status in ((missing, 404), (too_big, 413)):
+        assert resp.status == status, resp
+        assert "<center>nginx</center>" in resp.text(), "an nginx error page, not the app's"
+        for name, value in {**SECURITY_HEADERS, "Strict-Transport-Security": HSTS}.items():
+            assert resp.headers.get(name) == value, (status, name, resp.headers)
+
+
+def handshake(version, ciphers="DEFAULT"):
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.minimum_version = context.maximum_version = version
+    context.set_ciphers(ciphers)
+    with socket.create_connection(("127.0.0.1", HTTPS), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname=CHAT) as conn:
+            return conn.version()
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_tls_1_2_and_1_3_are_accepted(version):
+    assert handshake(version) == version.name.replace("v1_", "v1.")
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1])
+def test_tls_1_0_and_1_1_are_refused_by_the_server(version):
+    # SECLEVEL=0 lets this client offer the old versions; the refusal must come
+    # from the server, as a protocol_version alert.
+    with pytest.raises(ssl.SSLError) as refused:
+        handshake(version, ciphers="ALL:@SECLEVEL=0")
+    assert "PROTOCOL_VERSION" in str(refused.value).upper(), refused.value
+
+
+def test_sslyze_finds_the_server_compliant_with_mozilla_intermediate(host, tmp_path):
+    cert = sudo(host, "cat /etc/nginx/tls/chatbot-staging-ca.crt")
+    assert cert.rc == 0 and "BEGIN CERTIFICATE" in cert.stdout, cert.stderr
+    # Trust the staging CA, so the chain is checked like a real one's.
+    (tmp_path / "ca.pem").write_text(cert.stdout)
+    sslyze = Path(sys.executable).parent / "sslyze"
+    out = subprocess.run(
+        [str(sslyze), "--mozilla_config=intermediate", f"--certinfo_ca_file={tmp_path / 'ca.pem'}", f"{CHAT}:{HTTPS}{{127.0.0.1}}"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    report = out.stdout + out.stderr
+    print(report[-3000:])
+    assert out.returncode == 0, report
+    assert f"{CHAT}:{HTTPS}: OK - Compliant." in report, report
+
+
+def test_static_files_come_from_disk_with_cache_headers_and_never_reach_uwsgi(host):
+    sudo(host, "runuser -u chatbot -- sh -c 'echo uploaded by the app > /srv/chatbot/shared/media/note.txt'")
+    # Unpacked with the release's time, not the packed mtime 0: ETags change with releases.
+    mtime = sudo(host, "stat -L -c %Y /srv/chatbot/current/static/style.css").stdout.strip()
+    assert int(mtime) > 1_600_000_000, f"style.css has mtime {mtime}"
+    before = served(host)
+    css = chat("/static/style.css", headers={"Accept-Encoding": "gzip"})
+    media = chat("/media/note.txt")
+    after = served(host)
+    assert css.status == 200, css
+    assert css.headers.get("Content-Encoding") == "gzip" and css.headers.get("Vary") == "Accept-Encoding", css.headers
+    assert gzip.decompress(css.body) == (STATIC / "style.css").read_bytes()
+    assert css.headers.get("Cache-Control") == "max-age=604800" and "Expires" in css.headers, css.headers
+    assert css.headers.get("X-Content-Type-Options") == "nosniff" and css.headers.get("Strict-Transport-Security") == HSTS
+    assert media.status == 200 and media.body == b"uploaded by the app\n", media
+    assert media.headers.get("Cache-Control") == "max-age=3600", media.headers
+    assert delta(before, after) == {A: 0, B: 0}, "static requests reached uWSGI"
+    # The counters do move for the app itself, so the zero above means something.
+    assert chat("/health").status == 200
+    assert sum(delta(after, served(host)).values()) == 1
+
+
+def test_round_robin_sends_requests_to_both_instances(host):
+    before = served(host)
+    statuses = [chat("/health").status for _ in range(40)]
+    moved = delta(before, served(host))
+    assert statuses == [200] * 40
+    assert sum(moved.values()) == 40 and min(moved.values()) >= 10, moved
+
+
+def test_a_backend_marked_down_gets_no_traffic(host):
+    down = {"flaskstack_upstream_servers": [{"server": "127.0.0.1:8000"}, {"server": "127.0.0.1:8001", "down": True}]}
+    try:
+        result = run_playbook(SITES, down)
+        assert result.returncode == 0, result.output[-3000:]
+        assert "server 127.0.0.1:8001 down;" in sudo(host, "cat /etc/nginx/sites-available/chatbot.conf").stdout
+        before = served(host)
+        statuses = [chat("/health").status for _ in range(30)]
+        moved = delta(before, served(host))
+        assert statuses == [200] * 30
+        assert moved == {A: 30, B: 0}, moved
+    finally:
+        restored = run_playbook(SITES)
+        assert restored.returncode == 0, restored.output[-3000:]
+    before = served(host)
+    for _ in range(20):
+        chat("/health")
+    assert min(delta(before, served(host)).values()) >= 4, "both instances serve again"
+
+
+def test_two_sites_answer_by_server_name_and_deploy_separately(host):
+    before = served(host)
+    other = request(HTTP, "GET", "/health", headers={"Host": OTHER})
+    assert other.status == 200 and b'"status":"ok"' in other.body.replace(b" ", b""), other
+    assert delta(before, served(host)) == {A: 0, B: 1}, "other.example.test has only the 8001 backend"
+    assert request(HTTP, "GET", "/health", headers={"Host": CHAT}).status == 301
+
+    chatbot_site = "/etc/nginx/sites-available/chatbot.conf"
+    kept = file_state(host, chatbot_site)
+    change = {"edge_other_site": {"nginx_site_name": "other", "nginx_server_name": OTHER, "nginx_default_server": False,
+                                  "nginx_upstream_servers": [{"server": "127.0.0.1:8001", "max_fails": 3}]}}
+    try:
+        result = run_playbook(SITES, change)
+        assert result.returncode == 0, result.output[-3000:]
+        assert recap_changed(result.output) >= 1
+        assert "max_fails=3" in sudo(host, "cat /etc/nginx/sites-available/other.conf").stdout
+        assert file_state(host, chatbot_site) == kept, "deploying one site rewrote the other"
+        assert request(HTTP, "GET", "/health", headers={"Host": OTHER}).status == 200
+    finally:
+        assert run_playbook(SITES).returncode == 0
+
+
+def test_a_bad_raw_directive_fails_the_play_and_the_old_config_keeps_serving(host):
+    site = "/etc/nginx/sites-available/chatbot.conf"
+    kept = file_state(host, site)
+    pid = host.run("systemctl show -P MainPID nginx").stdout.strip()
+    result = run_playbook("site.yml", {"nginx_server_extra": ["no_such_directive on"]}, tags="nginx_configure")
+    assert result.returncode != 0
+    assert 'unknown directive "no_such_directive" in /etc/nginx/sites-enabled/chatbot.conf' in result.output, result.output[-3000:]
+    assert file_state(host, site) == kept, "the live site file changed"
+    assert host.run("systemctl show -P MainPID nginx").stdout.strip() == pid, f"nginx restarted{journal(host, 'nginx')}"
+    assert host.service("nginx").is_running
+    assert chat("/health").status == 200
+
+
+def test_logs_are_per_site_and_rotated(host):
+    marker = hashlib.sha1(os.urandom(8)).hexdigest()
+    assert chat(f"/health?before={marker}").status == 200
+    log = "/var/log/nginx/chatbot.access.log"
+    assert marker in sudo(host, f"cat {log}").stdout
+    assert sudo(host, "cat /etc/logrotate.d/nginx").stdout.startswith("/var/log/nginx/*.log")
+    rotate = sudo(host, "logrotate -f /etc/logrotate.d/nginx")
+    assert rotate.rc == 0, rotate.stdout + rotate.stderr
+    assert sudo(host, f"test -s {log}.1 && grep -q {marker} {log}.1").rc == 0, "the old log was not rotated"
+    assert chat(f"/health?after={marker}").status == 200
+    # nginx reopened its files: the new request is in the new log.
+    new = sudo(host, f"cat {log}").stdout
+    assert f"after={marker}" in new and f"before={marker}" not in new, new
