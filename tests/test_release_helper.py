@@ -103,3 +103,48 @@ def test_switch_renames_current_and_marks_the_release_live(tmp_path):
     assert (tmp_path / "releases" / "b2" / ".flaskstack-live").exists()
     state = json.loads(json.dumps(helper.state(str(tmp_path), 5)))
     assert state["current"] == "b2"
+
+
+def _fake_uwsgi(answer):
+    """A one-shot server that decodes a uwsgi protocol request and answers with ANSWER(vars)."""
+    import socket
+    import struct
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    seen = {}
+
+    def serve():
+        conn, _ = server.accept()
+        with conn:
+            modifier1, size, modifier2 = struct.unpack("<BHB", conn.recv(4, socket.MSG_WAITALL))
+            data = conn.recv(size, socket.MSG_WAITALL)
+            seen["modifiers"] = (modifier1, modifier2)
+            while data:
+                (klen,) = struct.unpack("<H", data[:2])
+                key, data = data[2 : 2 + klen].decode(), data[2 + klen :]
+                (vlen,) = struct.unpack("<H", data[:2])
+                seen[key], data = data[2 : 2 + vlen].decode(), data[2 + vlen :]
+            conn.sendall(answer(seen))
+        server.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"127.0.0.1:{server.getsockname()[1]}", seen
+
+
+def test_probe_speaks_the_uwsgi_protocol():
+    address, seen = _fake_uwsgi(lambda env: b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n\r\nbusy " + env["PATH_INFO"].encode())
+    result = helper.probe(address, "/health?deep=1", host="chat.example.test", timeout=5)
+    assert result == {"status": 503, "body": "busy /health", "error": ""}
+    assert seen["modifiers"] == (0, 0)
+    assert (seen["QUERY_STRING"], seen["HTTP_HOST"], seen["REQUEST_METHOD"]) == ("deep=1", "chat.example.test", "GET")
+
+
+def test_probe_reports_a_refused_connection():
+    import socket
+
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    result = helper.probe(f"127.0.0.1:{port}", "/health", timeout=2)
+    assert result["status"] is None and "refused" in result["error"].lower()

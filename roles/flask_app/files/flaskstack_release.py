@@ -12,6 +12,9 @@
         environment and the release's virtualenv first on PATH.
     flaskstack-release switch BASE ID [SERVICE [TIMEOUT]]
         Put a release live (see switch()).
+    flaskstack-release probe HOST:PORT PATH [--host NAME] [--timeout S]
+        Send one GET over the uwsgi protocol straight to uWSGI (no nginx) and
+        print {"status": ..., "body": ...} as JSON (see probe()).
 
 Layout under BASE: releases/<id>/ (complete once .flaskstack-release exists;
 .flaskstack-live is touched each time it goes live and removed when it fails
@@ -24,6 +27,8 @@ import importlib
 import json
 import os
 import re
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -43,8 +48,8 @@ def _mtime(path):
 
 
 def state(base, keep, wanted=""):
-    """current, previous (newest other release that went live and stayed
-    healthy), target (WANTED if complete, else previous), releases (complete,
+    """current, current_healthy (it went live and passed its health check),
+    previous (newest other release that went live and stayed healthy), target (WANTED if complete, else previous), releases (complete,
     newest first), prune (beyond the KEEP newest, never current or previous),
     unused_venvs (no kept release links to them)."""
     releases_dir = os.path.join(base, "releases")
@@ -82,6 +87,7 @@ def state(base, keep, wanted=""):
 
     return {
         "current": current,
+        "current_healthy": current in live,
         "previous": previous,
         "target": wanted if wanted in complete else ("" if wanted else previous),
         "releases": ordered,
@@ -193,6 +199,57 @@ def switch(base, release, service="", timeout=90.0):
     return 1
 
 
+# ---------------------------------------------------------------- probe
+
+
+def _uwsgi_packet(env):
+    """A uwsgi protocol request: header (modifier1 0, size, modifier2 0), then the vars."""
+    body = b""
+    for key, value in env.items():
+        key, value = key.encode("latin-1"), value.encode("latin-1")
+        body += struct.pack("<H", len(key)) + key + struct.pack("<H", len(value)) + value
+    return struct.pack("<BHB", 0, len(body), 0) + body
+
+
+def probe(address, path, host="localhost", timeout=10.0):
+    """GET PATH from the uWSGI socket at ADDRESS ("host:port"), the way nginx would.
+
+    Returns {"status": int or None, "body": str, "error": str}. Checks an app
+    server directly, e.g. while it is drained from the load balancer.
+    """
+    target, _, port = address.rpartition(":")
+    path_info, _, query = path.partition("?")
+    env = {
+        "REQUEST_METHOD": "GET",
+        "REQUEST_URI": path,
+        "PATH_INFO": path_info,
+        "QUERY_STRING": query,
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "SERVER_NAME": host,
+        "SERVER_PORT": "80",
+        "HTTP_HOST": host,
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_USER_AGENT": "flaskstack-release probe",
+    }
+    try:
+        with socket.create_connection((target.strip("[]"), int(port)), timeout=timeout) as conn:
+            conn.sendall(_uwsgi_packet(env))
+            chunks = []
+            while True:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+    except OSError as exc:
+        return {"status": None, "body": "", "error": f"{address}: {exc}"}
+    raw = b"".join(chunks)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    match = re.match(rb"HTTP/[0-9.]+ ([0-9]{3})", head)
+    if not match:
+        return {"status": None, "body": raw[:300].decode("utf-8", "replace"), "error": f"{address}: no HTTP answer"}
+    return {"status": int(match.group(1)), "body": body.decode("utf-8", "replace"), "error": ""}
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -214,6 +271,11 @@ def main(argv=None):
     p_switch.add_argument("release")
     p_switch.add_argument("service", nargs="?", default="")
     p_switch.add_argument("timeout", nargs="?", type=float, default=90.0)
+    p_probe = commands.add_parser("probe")
+    p_probe.add_argument("address")
+    p_probe.add_argument("path")
+    p_probe.add_argument("--host", default="localhost")
+    p_probe.add_argument("--timeout", type=float, default=10.0)
     args = parser.parse_args(argv)
 
     if args.command == "state":
@@ -221,6 +283,9 @@ def main(argv=None):
         return 0
     if args.command == "check":
         return check(args)
+    if args.command == "probe":
+        json.dump(probe(args.address, args.path, args.host, args.timeout), sys.stdout)
+        return 0
     return switch(args.base, args.release, args.service, args.timeout)
 
 
