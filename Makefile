@@ -49,8 +49,9 @@ lint: venv
 test-fast: venv host-deps
 	pytest -q -p no:cacheprovider tests
 
+# Scenarios run two at a time (MOLECULE_JOBS), longest first; logs in .molecule-logs/.
 molecule: venv images
-	molecule test --all
+	sh molecule/shared/run_scenarios.sh
 
 images: image-debian12 image-debian13
 image-debian12: host-deps
@@ -60,7 +61,7 @@ image-debian13: host-deps
 
 host-deps:
 	@missing=""; \
-	for pair in podman:podman runc:runc debootstrap:debootstrap nginx:nginx-light curl:curl; do \
+	for pair in podman:podman runc:runc debootstrap:debootstrap nginx:nginx-light curl:curl nft:nftables; do \
 	  command -v "$${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/$${pair%%:*}" ] || missing="$$missing $${pair#*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \

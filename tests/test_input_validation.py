@@ -14,6 +14,7 @@ GOOD = {
     "flask_app": {"flask_app_name": "chatbot", "flask_app_src": str(ROOT / "examples" / "chatbot")},
     "nginx": {},
     "python_venv": {"python_venv_path": "/srv/x/venv"},
+    "firewall": {},
 }
 
 CASES = [
@@ -48,6 +49,7 @@ CASES = [
         "backup",
     ),
     ("nginx", {"nginx_upstream_servers": [{"server": "a:1", "down": True}]}, "down"),
+    ("nginx", {"nginx_upstream_servers": [{"server": "a:1", "down": True}, {"server": "b:1"}], "nginx_upstream_drained": ["b:1"]}, "nginx_upstream_drained"),
     ("nginx", {"nginx_upstream_servers": [{"server": "a:1", "weight": 0}]}, "weight"),
     ("nginx", {"nginx_upstream_next": ["error", "sometimes"]}, "nginx_upstream_next"),
     ("nginx", {"nginx_static_locations": [{"url": "static", "path": "/srv/x"}]}, "nginx_static_locations"),
@@ -63,6 +65,9 @@ CASES = [
     ("nginx", {"nginx_gzip_types": ["css"]}, "nginx_gzip_types"),
     ("flask_app", {"flask_app_public_dirs": ["../www"]}, "flask_app_public_dirs"),
     ("python_venv", {"python_venv_path": "venv"}, "python_venv_path"),
+    ("firewall", {"firewall_ssh_ports": []}, "firewall_ssh_ports"),
+    ("firewall", {"firewall_restricted_tcp_ports": [{"port": 8000, "sources": ["web1.example.com"]}]}, "host names"),
+    ("firewall", {"firewall_open_tcp_ports": [0]}, "firewall_open_tcp_ports"),
 ]
 
 
