@@ -222,3 +222,10 @@ def test_checker_refuses_a_key_that_does_not_match(live, tmp_path):
 def test_gzip_types_are_in_nginx_conf(live):
     conf = (live / "nginx.conf").read_text()
     assert "gzip_types text/plain text/css text/javascript application/javascript application/json application/xml image/svg+xml;" in conf
+
+
+def test_drained_backends_render_as_down(live):
+    backends = [{"server": "10.0.0.2:8000"}, {"server": "10.0.0.3:8000", "weight": 2}]
+    site, result = render_site(live, nginx_upstream_servers=backends, nginx_upstream_drained=["10.0.0.3:8000"])
+    assert result.returncode == 0, result.stderr
+    assert "server 10.0.0.2:8000;" in site and "server 10.0.0.3:8000 weight=2 down;" in site
