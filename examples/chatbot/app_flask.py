@@ -8,6 +8,7 @@ not shipped with the code. The path of that file comes from the environment
 import json
 import os
 import re
+import socket
 import time
 
 from flask import Flask, jsonify, request
@@ -15,6 +16,8 @@ from flask import Flask, jsonify, request
 VERSION = "1"
 MODEL_PATH = os.environ.get("CHATBOT_MODEL_PATH", "model.json")
 UPLOAD_CHUNK = 1024 * 1024
+# Which server answered: behind a load balancer, tells the app servers apart.
+HOST = socket.gethostname()
 
 
 def load_model(path):
@@ -42,12 +45,12 @@ def reply_for(message):
 
 @app.get("/")
 def index():
-    return jsonify(app="chatbot", version=VERSION, model=MODEL.get("name", "unnamed"))
+    return jsonify(app="chatbot", version=VERSION, model=MODEL.get("name", "unnamed"), host=HOST)
 
 
 @app.get("/health")
 def health():
-    return jsonify(status="ok", version=VERSION)
+    return jsonify(status="ok", version=VERSION, host=HOST)
 
 
 @app.post("/api/chat")
