@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import socket
 import ssl
 import subprocess
@@ -34,6 +35,13 @@ def published_port(instance, container_port=80):
             if int(parts[-1]) == container_port:
                 return int(parts[-2])
     raise LookupError(f"{instance} publishes no port for {container_port} in molecule.yml")
+
+
+def node(name):
+    """A testinfra host for another instance of this scenario (multi-host scenarios)."""
+    import testinfra
+
+    return testinfra.get_host(f"ansible://{name}", ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
 
 
 def instance_name(host):
@@ -170,3 +178,23 @@ def run_playbook(playbook, extra_vars=None, timeout=900, tags=None):
 def recap_changed(output):
     """Sum of changed= over the PLAY RECAP lines of a playbook run."""
     return sum(int(n) for n in re.findall(r"\bchanged=(\d+)", output.split("PLAY RECAP")[-1]))
+
+
+def make_version(root, version, breakage=""):
+    """A copy of the example app with VERSION changed and, optionally, a defect."""
+    dest = Path(root) / f"v{version}"
+    shutil.copytree(project_dir() / "examples" / "chatbot", dest)
+    code = (dest / "app_flask.py").read_text().replace('VERSION = "1"', f'VERSION = "{version}"')
+    if breakage == "import":
+        code = code.replace("MODEL = load_model", 'raise RuntimeError("v3 is broken on purpose")\nMODEL = load_model')
+    if breakage == "health":
+        code = code.replace('return jsonify(status="ok", version=VERSION, host=HOST)', 'return jsonify(status="sick"), 503')
+    if breakage.startswith("health on "):
+        # Sick only on the named server: a roll-out that fails half-way.
+        sick = breakage[len("health on ") :]
+        code = code.replace(
+            'return jsonify(status="ok", version=VERSION, host=HOST)',
+            f'return (jsonify(status="sick"), 503) if HOST == "{sick}" else jsonify(status="ok", version=VERSION, host=HOST)',
+        )
+    (dest / "app_flask.py").write_text(code)
+    return str(dest)

@@ -14,14 +14,20 @@ whichever comes first, so a test can never leave it running.
 import collections
 import http.client
 import json
+import ssl
 import threading
 import time
 
 
 class LoadClient:
-    def __init__(self, targets, path="/", concurrency=4, max_requests=60000, max_seconds=180, timeout=30, pause=0.02):
+    def __init__(
+        self, targets, path="/", concurrency=4, max_requests=60000, max_seconds=180, timeout=30, pause=0.02, headers=None, tls=False
+    ):
         self.targets = list(targets)
         self.path = path
+        self.headers = dict(headers or {})
+        # HTTPS without certificate checks: what is measured is the answers.
+        self.tls = ssl._create_unverified_context() if tls else None
         self.concurrency = concurrency
         self.max_requests = max_requests
         self.max_seconds = max_seconds
@@ -37,6 +43,7 @@ class LoadClient:
         self.versions = collections.Counter()
         self.timeline = []  # (seconds since start, version) each time the version changes
         self.per_target = collections.Counter()
+        self.hosts = collections.Counter()  # which app server answered (the app's "host" field)
         self.started = None
         self.elapsed = 0.0
 
@@ -77,9 +84,12 @@ class LoadClient:
             self._stop.wait(self.pause)
 
     def _one(self, host, port):
-        conn = http.client.HTTPConnection(host, port, timeout=self.timeout)
+        if self.tls:
+            conn = http.client.HTTPSConnection(host, port, timeout=self.timeout, context=self.tls)
+        else:
+            conn = http.client.HTTPConnection(host, port, timeout=self.timeout)
         try:
-            conn.request("GET", self.path)
+            conn.request("GET", self.path, headers=self.headers)
             resp = conn.getresponse()
             body = resp.read()
         except (OSError, http.client.HTTPException) as exc:
@@ -88,10 +98,11 @@ class LoadClient:
             return
         finally:
             conn.close()
-        version = None
+        version = host_name = None
         if 200 <= resp.status < 300:
             try:
-                version = str(json.loads(body).get("version"))
+                answer = json.loads(body)
+                version, host_name = str(answer.get("version")), answer.get("host")
             except (ValueError, AttributeError):
                 version = None
         with self._lock:
@@ -99,6 +110,8 @@ class LoadClient:
             if 200 <= resp.status < 300:
                 self.ok += 1
                 self.versions[version] += 1
+                if host_name:
+                    self.hosts[host_name] += 1
                 if not self.timeline or self.timeline[-1][1] != version:
                     self.timeline.append((round(time.monotonic() - self.started, 2), version))
             else:
@@ -107,6 +120,14 @@ class LoadClient:
     @property
     def failed(self):
         return sum(self.statuses.values()) + sum(self.errors.values())
+
+    def summary(self):
+        """The report with the version timeline cut to its first and last changes (for printing)."""
+        report = self.report()
+        timeline = report["timeline"]
+        if len(timeline) > 6:
+            report["timeline"] = timeline[:3] + [f"... {len(timeline) - 6} more changes ..."] + timeline[-3:]
+        return report
 
     def report(self):
         return {
@@ -118,5 +139,6 @@ class LoadClient:
             "versions": dict(self.versions),
             "timeline": self.timeline,
             "per_target": dict(self.per_target),
+            "hosts": dict(self.hosts),
             "seconds": round(self.elapsed, 1),
         }

@@ -14,11 +14,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from flaskstack_testlib import journal, recap_changed, request, requests_served, run_playbook, sudo
+import yaml
+from flaskstack_testlib import journal, make_version, project_dir, recap_changed, request, requests_served, run_playbook, sudo
+from loadclient import LoadClient
 
 HTTP, HTTPS = 18100, 18443
-CHAT, OTHER = "chat.example.test", "other.example.test"
+CHAT, OTHER, SUPPORT = "chat.example.test", "other.example.test", "support.example.test"
 A, B = "chatbot", "chatbot-b"
+UNIT_A = "uwsgi-chatbot"
 STATIC = Path(__file__).resolve().parents[3] / "examples" / "chatbot" / "static"
 SITES = str(Path(__file__).resolve().parents[1] / "sites.yml")
 SECURITY_HEADERS = {
@@ -223,3 +226,44 @@ def test_logs_are_per_site_and_rotated(host):
     # nginx reopened its files: the new request is in the new log.
     new = sudo(host, f"cat {log}").stdout
     assert f"after={marker}" in new and f"before={marker}" not in new, new
+
+
+def support_app(**more):
+    """examples/second-app.yml, adapted to this host (port 8001 is taken, no TLS for it)."""
+    settings = yaml.safe_load((project_dir() / "examples" / "second-app.yml").read_text())
+    settings.update(
+        flaskstack_uwsgi_port=8002,
+        flaskstack_server_name=SUPPORT,
+        flaskstack_tls=False,
+        flaskstack_upstream_servers=[{"server": "127.0.0.1:8002"}],
+        flaskstack_app_public_dirs=[],
+    )
+    settings.update(more)
+    return settings
+
+
+def chatbot_state(host):
+    out = sudo(host, f"readlink /srv/chatbot/current; systemctl show -P MainPID {UNIT_A}; sha256sum /etc/nginx/sites-available/chatbot.conf")
+    return out.stdout
+
+
+def test_a_second_app_deploys_and_breaks_without_touching_the_first(host, tmp_path):
+    result = run_playbook("site.yml", support_app())
+    assert result.returncode == 0, result.output[-4000:]
+    support = request(HTTP, "GET", "/health", headers={"Host": SUPPORT})
+    assert support.status == 200, support
+    assert chat("/health").status == 200
+    users = sudo(host, "id -u chatbot; id -u support; systemctl is-active uwsgi-chatbot uwsgi-support").stdout.split()
+    assert users[0] != users[1] and users[2:] == ["active", "active"], users
+    assert requests_served(host, "support") >= 1
+
+    kept = chatbot_state(host)
+    broken = make_version(tmp_path, 9, "import")
+    with LoadClient([("127.0.0.1", HTTPS)], path="/health", headers={"Host": CHAT}, tls=True, max_seconds=300) as load:
+        result = run_playbook("deploy.yml", support_app(flaskstack_app_src=broken))
+    report = load.report()
+    print(f"chatbot while support got a broken release: {report}")
+    assert result.returncode != 0 and "was not put live" in result.output, result.output[-4000:]
+    assert report["failed"] == 0 and report["ok"] > 100 and set(report["versions"]) == {"1"}, report
+    assert chatbot_state(host) == kept, "the first app's release, uWSGI process or site changed"
+    assert request(HTTP, "GET", "/health", headers={"Host": SUPPORT}).status == 200, "support keeps its live release"

@@ -15,7 +15,7 @@ import pytest
 from flaskstack_testlib import (
     instance_name,
     journal,
-    project_dir,
+    make_version,
     published_port,
     recap_changed,
     request,
@@ -26,7 +26,6 @@ from loadclient import LoadClient
 
 APP = "chatbot"
 BASE = f"/srv/{APP}"
-EXAMPLE = project_dir() / "examples" / "chatbot"
 
 
 def version_of(port):
@@ -37,19 +36,6 @@ def version_of(port):
 
 def current_release(host):
     return sudo(host, f"readlink {BASE}/current").stdout.strip().rsplit("/", 1)[-1]
-
-
-def make_version(root, version, breakage=""):
-    """A copy of the example app with VERSION changed and, optionally, a defect."""
-    dest = Path(root) / f"v{version}"
-    shutil.copytree(EXAMPLE, dest)
-    code = (dest / "app_flask.py").read_text().replace('VERSION = "1"', f'VERSION = "{version}"')
-    if breakage == "import":
-        code = code.replace("MODEL = load_model", 'raise RuntimeError("v3 is broken on purpose")\nMODEL = load_model')
-    if breakage == "health":
-        code = code.replace('return jsonify(status="ok", version=VERSION)', 'return jsonify(status="sick"), 503')
-    (dest / "app_flask.py").write_text(code)
-    return str(dest)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,48 @@
+#!/bin/sh
+# Run every Molecule scenario (create, converge, idempotence, verify,
+# destroy), MOLECULE_JOBS at a time (default 2), longest first. Each
+# scenario's output goes to .molecule-logs/<scenario>.log; a failing one's
+# log is printed in full. Scenarios use their own container names, ports and
+# networks, so they can run side by side. Exits non-zero if any failed.
+set -u
+jobs=${MOLECULE_JOBS:-2}
+logs=${MOLECULE_LOGS:-.molecule-logs}
+mkdir -p "$logs"
+# Longest first, so the two lanes finish close together; any scenario not
+# listed here runs after these.
+known="multinode release edge default"
+all=$(for f in molecule/*/molecule.yml; do basename "$(dirname "$f")"; done)
+order=""
+for s in $known; do
+    case " $(echo $all) " in *" $s "*) order="$order $s" ;; esac
+done
+for s in $all; do
+    case " $order " in *" $s "*) ;; *) order="$order $s" ;; esac
+done
+
+run_one() {
+    scenario=$1
+    log="$logs/$scenario.log"
+    start=$(date +%s)
+    echo "[$(date +%T)] $scenario: started"
+    if molecule test -s "$scenario" >"$log" 2>&1; then
+        echo "[$(date +%T)] $scenario: passed in $(($(date +%s) - start)) s"
+        grep -a "passed in\|passed, " "$log" | tail -n 1
+    else
+        echo "[$(date +%T)] $scenario: FAILED after $(($(date +%s) - start)) s; its log:"
+        cat "$log"
+        echo "[$(date +%T)] $scenario: FAILED (log above, and in $log)"
+        return 1
+    fi
+}
+
+status=0
+# POSIX sh has no job pools: xargs -P runs the lanes; each lane re-enters this
+# script with "one <scenario>".
+if [ "${1:-}" = one ]; then
+    run_one "$2"
+    exit $?
+fi
+printf '%s\n' $order | xargs -P "$jobs" -I{} sh "$0" one {} || status=1
+[ "$status" -eq 0 ] && echo "all Molecule scenarios passed" || echo "some Molecule scenarios FAILED"
+exit "$status"
