@@ -89,6 +89,12 @@ def test_uwsgi_port_is_open_to_the_web_node_only(host):
             probe.connect((app1, 8000))
     # The web node opens HTTP to everyone; app nodes run no nginx.
     assert connect_from("flaskstack-app1", address("flaskstack-web"), 80) == "connected"
+    # SSH stays open everywhere; HTTP is opened on the web server only.
+    web_rules = sudo(host, "nft list table inet flaskstack").stdout
+    app_rules = sudo(node("flaskstack-app1"), "nft list table inet flaskstack").stdout
+    assert "tcp dport 22 accept" in web_rules and "tcp dport 22 accept" in app_rules, app_rules
+    assert "tcp dport 80 accept" in web_rules and "dport 80" not in app_rules, (web_rules, app_rules)
+    assert "policy drop;" in app_rules
 
 
 def test_a_stopped_app_node_is_skipped(host):
