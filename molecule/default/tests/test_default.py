@@ -155,3 +155,17 @@ def test_https_where_the_inventory_turns_it_on(host):
         assert out.stdout == "2", out
     else:
         assert ":80 " in listening and ":443 " not in listening, f"TLS is off for {name}, yet something listens on 443:\n{listening}"
+
+
+def test_only_nginx_listens_beyond_loopback(host):
+    # A single server: uWSGI and anything else internal stay on loopback; only
+    # nginx (80, and 443 with TLS) and sshd (22, none in these containers) face the network.
+    out = sudo(host, "ss -Hltnu").stdout
+    exposed = set()
+    for line in out.splitlines():
+        address, port = line.split()[4].rsplit(":", 1)
+        if address.startswith("127.") or address == "[::1]":
+            continue
+        exposed.add(port)
+    expected = {"80", "443"} if instance_name(host) == "flaskstack-deb12" else {"80"}
+    assert expected <= exposed <= {"22", "80", "443"}, f"listening beyond loopback: {sorted(exposed)}\n{out}"
