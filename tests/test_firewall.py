@@ -15,15 +15,15 @@ def nft_check(text, tmp_path):
 
 
 def test_rules_for_an_app_server_pass_nft_check(tmp_path):
-    restricted = [{"port": 8000, "sources": ["10.89.0.2", "fd00:89::2"]}]
+    restricted = [{"ports": [8000, 8001], "sources": ["10.89.0.2", "fd00:89::2"]}]
     text, _ = render("firewall", "firewall.nft.j2", firewall_restricted_tcp_ports=restricted)
     result = nft_check(text, tmp_path)
     assert result.returncode == 0, result.stderr + text
     assert "policy drop;" in text and "tcp dport { 22 } accept" in text
-    assert "ip saddr { 10.89.0.2 } tcp dport 8000 accept" in text
-    assert "ip6 saddr { fd00:89::2 } tcp dport 8000 accept" in text
+    assert "ip saddr { 10.89.0.2 } tcp dport { 8000, 8001 } accept" in text
+    assert "ip6 saddr { fd00:89::2 } tcp dport { 8000, 8001 } accept" in text
     # Everyone else is refused on the uWSGI port, after the accepts.
-    assert text.index("tcp dport 8000 reject with tcp reset") > text.index("ip6 saddr")
+    assert text.index("tcp dport { 8000, 8001 } reject with tcp reset") > text.index("ip6 saddr")
 
 
 def test_rules_for_a_web_server_open_http_and_https(tmp_path):

@@ -66,7 +66,7 @@ CASES = [
     ("flask_app", {"flask_app_public_dirs": ["../www"]}, "flask_app_public_dirs"),
     ("python_venv", {"python_venv_path": "venv"}, "python_venv_path"),
     ("firewall", {"firewall_ssh_ports": []}, "firewall_ssh_ports"),
-    ("firewall", {"firewall_restricted_tcp_ports": [{"port": 8000, "sources": ["web1.example.com"]}]}, "host names"),
+    ("firewall", {"firewall_restricted_tcp_ports": [{"ports": [8000], "sources": ["web1.example.com"]}]}, "host names"),
     ("firewall", {"firewall_open_tcp_ports": [0]}, "firewall_open_tcp_ports"),
 ]
 
