@@ -11,6 +11,7 @@ module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 backends = module.uwsgi_backends
 addresses = module.private_addresses
+members = module.cluster_members
 
 
 def test_a_single_server_keeps_uwsgi_on_loopback():
@@ -43,3 +44,9 @@ def test_an_unknown_address_names_the_variable():
 def test_private_addresses_of_the_web_servers():
     hostvars = {"web1": {"flaskstack_private_address": "10.0.0.2"}, "web2": {"ansible_facts": {"default_ipv4": {"address": "10.0.0.3"}}}}
     assert addresses(["web1", "web2"], hostvars) == ["10.0.0.2", "10.0.0.3"]
+
+
+def test_cluster_members_keep_deployments_apart():
+    hostvars = {"a": {"flaskstack_cluster": "deb12"}, "b": {"flaskstack_cluster": "deb13"}, "c": {}}
+    assert members(["a", "b", "c"], hostvars, "deb12") == ["a"]
+    assert members(["a", "b", "c"], hostvars, "default") == ["c"]

@@ -1,6 +1,6 @@
 """Filters that lay out app and web servers for the collection's playbooks.
 
-Documented in uwsgi_backends.yml and private_addresses.yml next to this file.
+Documented in uwsgi_backends.yml, private_addresses.yml and cluster_members.yml next to this file.
 """
 
 from ansible.errors import AnsibleFilterError
@@ -38,6 +38,10 @@ def private_addresses(hosts, hostvars):
     return [_private_address(name, hostvars[name]) for name in hosts]
 
 
+def cluster_members(hosts, hostvars, cluster):
+    return [name for name in hosts if str(hostvars[name].get("flaskstack_cluster") or "default") == str(cluster)]
+
+
 class FilterModule:
     def filters(self):
-        return {"uwsgi_backends": uwsgi_backends, "private_addresses": private_addresses}
+        return {"uwsgi_backends": uwsgi_backends, "private_addresses": private_addresses, "cluster_members": cluster_members}
