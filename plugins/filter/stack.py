@@ -6,11 +6,11 @@ Documented in uwsgi_backends.yml, private_addresses.yml and cluster_members.yml 
 from ansible.errors import AnsibleFilterError
 
 
-def _private_address(name, host_vars):
+def _private_address(name, host_vars, unknown=None):
     address = host_vars.get("flaskstack_private_address")
     if not address:
         facts = host_vars.get("ansible_facts") or {}
-        address = (facts.get("default_ipv4") or {}).get("address")
+        address = (facts.get("default_ipv4") or {}).get("address") or unknown
     if not address:
         raise AnsibleFilterError(
             f"{name}: set flaskstack_private_address (the address the other servers reach it at), "
@@ -19,14 +19,14 @@ def _private_address(name, host_vars):
     return str(address)
 
 
-def uwsgi_backends(app_hosts, hostvars, web_hosts, port):
+def uwsgi_backends(app_hosts, hostvars, web_hosts, port, unknown=None):
     backends = []
     for name in app_hosts:
         host_vars = hostvars[name]
         if list(web_hosts) == [name]:
             address = "127.0.0.1"
         else:
-            address = _private_address(name, host_vars)
+            address = _private_address(name, host_vars, unknown)
             address = f"[{address}]" if ":" in address else address
         entry = dict(host_vars.get("flaskstack_upstream_options") or {})
         entry["server"] = f"{address}:{int(port)}"
@@ -34,8 +34,8 @@ def uwsgi_backends(app_hosts, hostvars, web_hosts, port):
     return backends
 
 
-def private_addresses(hosts, hostvars):
-    return [_private_address(name, hostvars[name]) for name in hosts]
+def private_addresses(hosts, hostvars, unknown=None):
+    return [_private_address(name, hostvars[name], unknown) for name in hosts]
 
 
 def cluster_members(hosts, hostvars, cluster):

@@ -1,0 +1,193 @@
+"""Bad site settings stop site.yml in its first play, before any server is touched.
+
+Each case runs the real site.yml with the tencent inventory's settings plus one
+bad value, against a server that cannot be reached (tests/inventory): a run
+that got past the checks would fail at fact gathering with UNREACHABLE. So a
+refused case shows "failed" in the check play, the variable's name in the
+message, and no connection attempt at all.
+"""
+
+import json
+
+import pytest
+from conftest import ROOT
+
+CHECK_PLAY = "PLAY [Check every setting before touching a server]"
+MODEL = str(ROOT / "examples" / "models" / "chatbot-model.json")
+
+# (bad settings, text the message must contain)
+CASES = [
+    ({"flaskstack_app_name": "Chat Bot"}, "flaskstack_app_name"),
+    ({"flaskstack_app_name": "../etc"}, "flaskstack_app_name"),
+    ({"flaskstack_app_name": "chat/bot"}, "flaskstack_app_name"),
+    ({"flaskstack_app_name": "root"}, "flaskstack_app_name"),
+    ({"flaskstack_app_base_dir": "srv/chatbot"}, "flaskstack_app_base_dir"),
+    ({"flaskstack_app_base_dir": "/srv/../etc"}, "flaskstack_app_base_dir"),
+    ({"flaskstack_app_src": ""}, "flaskstack_app_src"),
+    ({"flaskstack_app_src": "examples/chatbot"}, "flaskstack_app_src"),
+    ({"flaskstack_app_src": "/nonexistent/app"}, "flaskstack_app_src"),
+    ({"flaskstack_app_source": "svn"}, "flaskstack_app_source"),
+    ({"flaskstack_app_source": "git"}, "flaskstack_app_git_repo"),
+    ({"flaskstack_app_source": "wheel", "flaskstack_app_package_file": MODEL}, "flaskstack_app_package_file"),
+    ({"flaskstack_app_source": "packages"}, "flaskstack_app_pip_packages"),
+    ({"flaskstack_app_wsgi": "app_flask"}, "flaskstack_app_wsgi"),
+    ({"flaskstack_app_wsgi": "app_flask:create_app("}, "flaskstack_app_wsgi"),
+    ({"flaskstack_app_requirements_file": "missing.txt"}, "flaskstack_app_requirements_file"),
+    ({"flaskstack_app_requirements_file": "/srv/requirements.txt"}, "flaskstack_app_requirements_file"),
+    ({"flaskstack_app_shared_dirs": ["../uploads"]}, "flaskstack_app_shared_dirs"),
+    ({"flaskstack_app_workdir": "/srv/app"}, "flaskstack_app_workdir"),
+    ({"flaskstack_app_env": {"BAD-KEY": "x"}}, "flaskstack_app_env"),
+    ({"flaskstack_app_env": ["CHATBOT_MODEL_PATH=/srv/model.json"]}, "flaskstack_app_env"),
+    ({"flaskstack_app_artifacts": [{"dest": "model.bin"}]}, "flaskstack_app_artifacts"),
+    ({"flaskstack_app_artifacts": [{"src": "/nonexistent/model.bin"}]}, "flaskstack_app_artifacts"),
+    ({"flaskstack_app_artifacts": [{"src": MODEL, "dest": "../../etc/cron.d/x"}]}, "flaskstack_app_artifacts"),
+    ({"flaskstack_keep_releases": 0}, "flaskstack_keep_releases"),
+    ({"flaskstack_healthcheck_path": "health"}, "flaskstack_healthcheck_path"),
+    ({"flaskstack_healthcheck_path": "/he alth"}, "flaskstack_healthcheck_path"),
+    ({"flaskstack_healthcheck_status": 999}, "flaskstack_healthcheck_status"),
+    ({"flaskstack_uwsgi_port": 70000}, "flaskstack_uwsgi_port"),
+    ({"flaskstack_uwsgi_port": 0}, "flaskstack_uwsgi_port"),
+    ({"flaskstack_uwsgi_port": "http"}, "flaskstack_uwsgi_port"),
+    ({"flaskstack_uwsgi_port": 80}, "flaskstack_uwsgi_port"),
+    ({"flaskstack_http_port": 65536}, "flaskstack_http_port"),
+    ({"flaskstack_uwsgi_processes": 0}, "flaskstack_uwsgi_processes"),
+    ({"flaskstack_uwsgi_processes": "four"}, "flaskstack_uwsgi_processes"),
+    ({"flaskstack_uwsgi_threads": -1}, "flaskstack_uwsgi_threads"),
+    ({"flaskstack_uwsgi_harakiri": -5}, "flaskstack_uwsgi_harakiri"),
+    ({"flaskstack_uwsgi_socket": "8000"}, "flaskstack_uwsgi_socket"),
+    ({"flaskstack_upstream_method": "fastest"}, "flaskstack_upstream_method"),
+    ({"flaskstack_upstream_servers": [{"server": "127.0.0.1 8000"}]}, "flaskstack_upstream_servers"),
+    ({"flaskstack_server_name": "example.com;"}, "flaskstack_server_name"),
+    ({"flaskstack_client_max_body_size": "75 MB"}, "flaskstack_client_max_body_size"),
+    ({"flaskstack_rate_limit": -1}, "flaskstack_rate_limit"),
+    ({"flaskstack_static_locations": [{"url": "static", "path": "/srv/x"}]}, "flaskstack_static_locations"),
+    ({"flaskstack_static_locations": [{"url": "/static/", "path": "static"}]}, "flaskstack_static_locations"),
+    ({"flaskstack_tls": True}, "flaskstack_tls_self_signed"),
+    ({"flaskstack_tls": True, "flaskstack_tls_self_signed": True, "flaskstack_https_port": 80}, "flaskstack_https_port"),
+    ({"flaskstack_tls": True, "flaskstack_tls_certificate_file": "fullchain.pem", "flaskstack_tls_certificate_key_file": "key.pem"},
+     "flaskstack_tls_certificate_file"),
+    ({"flaskstack_tls": True, "flaskstack_tls_certificate": "-----BEGIN CERTIFICATE-----\nx"}, "flaskstack_tls_certificate_key"),
+    ({"flaskstack_tls": "sometimes"}, "flaskstack_tls"),
+    ({"flaskstack_hsts": "maybe"}, "flaskstack_hsts"),
+    ({"flaskstack_acme_webroot": "acme"}, "flaskstack_acme_webroot"),
+    ({"flaskstack_firewall": "maybe"}, "flaskstack_firewall"),
+    ({"flaskstack_firewall_uwsgi_ports": [8000, 99999]}, "flaskstack_firewall_uwsgi_ports"),
+    ({"flaskstack_rolling_batch": 0}, "flaskstack_rolling_batch"),
+    ({"flaskstack_cluster": "blue green"}, "flaskstack_cluster"),
+    ({"flaskstack_uwsgi_proceses": 8}, "flaskstack_uwsgi_proceses"),
+    # Role variables set straight in the inventory are checked in the same play.
+    ({"nginx_upstream_method": "hash"}, "nginx_upstream_hash_key"),
+    ({"uwsgi_buffer_size": 1024}, "uwsgi_buffer_size"),
+]
+
+
+def run_site(run_ansible, extra, inventory="tests/inventory", playbook="site.yml", verbose=False):
+    args = ["ansible-playbook", playbook, "-i", inventory, "-e", json.dumps(extra)]
+    if verbose:
+        args.append("-v")
+    result = run_ansible(args, timeout=120)
+    return result, result.stdout + result.stderr
+
+
+def assert_refused_before_any_server(result, out, named):
+    assert result.returncode != 0, out
+    assert named in out, out
+    assert "UNREACHABLE" not in out, f"the run got past the checks:\n{out}"
+    plays = [line for line in out.splitlines() if line.startswith("PLAY [")]
+    assert len(plays) == 1 and plays[0].startswith(CHECK_PLAY), out
+
+
+@pytest.mark.parametrize(("bad", "named"), CASES, ids=[f"{i:02d}-{c[1]}" for i, c in enumerate(CASES)])
+def test_bad_setting_is_refused_before_any_server_is_touched(run_ansible, bad, named):
+    result, out = run_site(run_ansible, bad)
+    assert_refused_before_any_server(result, out, named)
+
+
+def test_the_cases_are_distinct():
+    keys = [json.dumps(bad, sort_keys=True) for bad, _ in CASES]
+    assert len(keys) == len(set(keys))
+    assert len(CASES) >= 25
+
+
+def test_good_settings_pass_the_checks(run_ansible):
+    # The control case: the tencent settings are accepted, so the run goes on
+    # to the server, which cannot be reached.
+    result, out = run_site(run_ansible, {})
+    assert result.returncode != 0
+    assert "UNREACHABLE" in out, out
+    assert "failed=0" in out, out
+
+
+def test_deploy_playbook_checks_first_too(run_ansible):
+    result, out = run_site(run_ansible, {"flaskstack_app_wsgi": "app_flask"}, playbook="deploy.yml")
+    assert_refused_before_any_server(result, out, "flaskstack_app_wsgi")
+
+
+def write_inventory(tmp_path, hosts_vars, app, web):
+    inventory = tmp_path / "inventory"
+    inventory.mkdir()
+    (inventory / "group_vars").symlink_to(ROOT / "inventories" / "tencent" / "group_vars")
+    unreachable = {"ansible_host": "127.0.0.1", "ansible_port": 1, "ansible_connection": "ssh", "ansible_user": "nobody"}
+    data = {
+        "all": {
+            "hosts": {name: dict(unreachable, **hv) for name, hv in hosts_vars.items()},
+            "children": {"appservers": {"hosts": {h: None for h in app}}, "webservers": {"hosts": {h: None for h in web}}},
+        }
+    }
+    (inventory / "hosts.yml").write_text(json.dumps(data))
+    return str(inventory)
+
+
+def test_scaled_layout_without_facts_passes_the_checks(run_ansible, tmp_path):
+    # Two app servers behind a web server, no private addresses given: the
+    # checks run without facts (a stand-in address), the run goes on.
+    inventory = write_inventory(tmp_path, {"web": {}, "app1": {}, "app2": {}}, ["app1", "app2"], ["web"])
+    result, out = run_site(run_ansible, {}, inventory=inventory)
+    assert "UNREACHABLE" in out, out
+    assert "failed=0" in out, out
+
+
+@pytest.mark.parametrize(
+    ("hosts_vars", "extra", "named"),
+    [
+        ({"web": {}, "app1": {}, "app2": {}}, {"flaskstack_rolling_batch": 2}, "flaskstack_rolling_batch"),
+        ({"web": {}, "app1": {"flaskstack_private_address": "app1.internal"}, "app2": {}}, {}, "flaskstack_private_address"),
+        ({"web": {"flaskstack_cluster": "blue"}, "app1": {}, "app2": {}}, {}, "webservers"),
+    ],
+    ids=["batch-as-large-as-the-app-servers", "private-address-not-an-ip", "cluster-without-web-server"],
+)
+def test_bad_layout_is_refused_before_any_server_is_touched(run_ansible, tmp_path, hosts_vars, extra, named):
+    inventory = write_inventory(tmp_path, hosts_vars, ["app1", "app2"], ["web"])
+    result, out = run_site(run_ansible, extra, inventory=inventory)
+    assert_refused_before_any_server(result, out, named)
+
+
+SECRET = "s3cr3t-Vault-Value-4711"
+
+
+@pytest.mark.parametrize(
+    ("secrets", "named"),
+    [
+        (f"SECRET_KEY={SECRET}", "flaskstack_app_secrets"),
+        ([f"SECRET_KEY={SECRET}"], "flaskstack_app_secrets"),
+        ({"SECRET_KEY": f"{SECRET}\nsecond line"}, "flaskstack_app_secrets"),
+        ({"SECRET KEY": SECRET}, "flaskstack_app_secrets"),
+    ],
+    ids=["string", "list", "two-lines", "bad-key"],
+)
+def test_bad_secrets_are_refused_without_showing_them(run_ansible, secrets, named):
+    result, out = run_site(run_ansible, {"flaskstack_app_secrets": secrets}, verbose=True)
+    assert_refused_before_any_server(result, out, named)
+    assert SECRET not in out, out
+
+
+def test_secrets_are_not_shown_when_another_setting_fails(run_ansible):
+    result, out = run_site(run_ansible, {"flaskstack_app_secrets": {"SECRET_KEY": SECRET}, "nginx_upstream_method": "hash"}, verbose=True)
+    assert_refused_before_any_server(result, out, "nginx_upstream_hash_key")
+    assert SECRET not in out, out
+
+
+def test_secrets_are_not_shown_when_the_checks_pass(run_ansible):
+    result, out = run_site(run_ansible, {"flaskstack_app_secrets": {"SECRET_KEY": SECRET}}, verbose=True)
+    assert "UNREACHABLE" in out and "failed=0" in out, out
+    assert SECRET not in out, out
