@@ -148,12 +148,13 @@ def project_dir():
     return Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[2]))
 
 
-def run_playbook(playbook, extra_vars=None, timeout=900, tags=None):
+def run_playbook(playbook, extra_vars=None, timeout=900, tags=None, args=()):
     """Run one of the collection's playbooks (or a playbook at an absolute path) against this scenario's hosts.
 
     Uses the scenario's own inventory (the tencent group_vars plus the
     containers' connection), as converge does. Returns the CompletedProcess
-    with stdout and stderr merged into .output.
+    with stdout and stderr merged into .output. ARGS are more
+    ansible-playbook arguments (-v, --vault-password-file, -e @file, ...).
     """
     root = project_dir()
     inventory = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"
@@ -165,12 +166,13 @@ def run_playbook(playbook, extra_vars=None, timeout=900, tags=None):
         ANSIBLE_NOCOLOR="1",
         ANSIBLE_FORCE_COLOR="0",
     )
-    args = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(root / "playbooks" / playbook)]
+    command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(root / "playbooks" / playbook)]
     if tags:
-        args += ["--tags", tags]
+        command += ["--tags", tags]
     if extra_vars:
-        args += ["-e", json.dumps(extra_vars)]
-    result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+        command += ["-e", json.dumps(extra_vars)]
+    command += list(args)
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     result.output = result.stdout + result.stderr
     return result
 
@@ -197,4 +199,8 @@ def make_version(root, version, breakage=""):
             f'return (jsonify(status="sick"), 503) if HOST == "{sick}" else jsonify(status="ok", version=VERSION, host=HOST)',
         )
     (dest / "app_flask.py").write_text(code)
+    if breakage.startswith("requirement "):
+        # A requirement pip cannot install: the release's virtualenv build fails.
+        with (dest / "requirements.txt").open("a") as handle:
+            handle.write(breakage[len("requirement ") :] + "\n")
     return str(dest)

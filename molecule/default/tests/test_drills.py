@@ -1,0 +1,231 @@
+"""Least privilege, secrets and failure drills, on the converged single servers.
+
+Runs after test_default.py (file order) and ends with a restart of the
+containers. Playbook runs cover both servers of the scenario at once (a
+module-scoped fixture runs each once); the checks run per server.
+"""
+
+import re
+import secrets
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from flaskstack_testlib import (
+    instance_name,
+    journal,
+    make_version,
+    published_port,
+    recap_changed,
+    request,
+    run_playbook,
+    sudo,
+    wait_for,
+)
+from loadclient import LoadClient
+
+APP = "chatbot"
+UNIT = f"uwsgi-{APP}"
+BASE = f"/srv/{APP}"
+ENV_FILE = f"/etc/flaskstack/{APP}.env"
+# Part of the value of each secret, searched for everywhere it must not be.
+SECRETS = {
+    "SECRET_KEY": "sk-" + secrets.token_hex(16),
+    "DATABASE_URL": "postgresql://chatbot:pw-" + secrets.token_hex(12) + "@db.internal/chatbot",
+    "API_KEY": "ak-" + secrets.token_hex(16),
+}
+NEEDLES = [SECRETS["SECRET_KEY"], "pw-" + SECRETS["DATABASE_URL"].split("pw-")[1].split("@")[0], SECRETS["API_KEY"]]
+
+
+@pytest.fixture()
+def port(host):
+    return published_port(instance_name(host))
+
+
+@pytest.fixture(scope="module")
+def vault(tmp_path_factory):
+    """The secrets as an ansible-vault encrypted vars file, and the password file."""
+    root = tmp_path_factory.mktemp("vault")
+    password = root / "vault-password"
+    password.write_text(secrets.token_hex(16) + "\n")
+    password.chmod(0o600)
+    vars_file = root / "vault.yml"
+    lines = ["vault_flaskstack_app_secrets:"] + [f'  {key}: "{value}"' for key, value in SECRETS.items()]
+    vars_file.write_text("\n".join(lines) + "\n")
+    ansible_vault = str(Path(subprocess.check_output(["which", "ansible-playbook"], text=True).strip()).parent / "ansible-vault")
+    subprocess.run([ansible_vault, "encrypt", "--vault-password-file", str(password), str(vars_file)], check=True, capture_output=True)
+    assert NEEDLES[0] not in vars_file.read_text()
+    return ["--vault-password-file", str(password), "-e", f"@{vars_file}"]
+
+
+@pytest.fixture(scope="module")
+def site_with_secrets(vault):
+    """site.yml with the vault's secrets, verbose."""
+    return run_playbook("site.yml", args=["-v", *vault])
+
+
+@pytest.fixture(scope="module")
+def failed_pip_deploy(vault, tmp_path_factory):
+    """deploy.yml of a release with a requirement pip cannot install, verbose, under load on every server."""
+    app = make_version(tmp_path_factory.mktemp("apps"), 5, "requirement flaskstack-no-such-package==9.9.9")
+    before = {}
+    for name in ("flaskstack-deb12", "flaskstack-deb13"):
+        before[name] = request(published_port(name), "GET", "/health").text()
+    targets = [("127.0.0.1", published_port(name)) for name in before]
+    with LoadClient(targets, path="/health", concurrency=4, max_seconds=300) as load:
+        result = run_playbook("deploy.yml", {"flaskstack_app_src": app}, args=["-v", *vault])
+    return result, load.report(), before
+
+
+# Least privilege
+
+
+def test_uwsgi_unit_exposure_score_is_at_most_3(host):
+    out = sudo(host, f"systemd-analyze security --no-pager {UNIT}.service")
+    match = re.search(r"Overall exposure level for \S+: ([0-9.]+)", out.stdout)
+    assert out.rc == 0 and match, out.stdout + out.stderr
+    score = float(match.group(1))
+    print(f"{instance_name(host)}: systemd-analyze security {UNIT}.service: {score}")
+    assert score <= 3.0, out.stdout
+
+
+def test_workers_run_sandboxed(host):
+    pids = sudo(host, f"pgrep -u {APP} -f 'uwsgi --ini'").stdout.split()
+    assert len(pids) >= 2, f"no uWSGI processes of {APP}{journal(host, UNIT)}"
+    for pid in pids:
+        status = sudo(host, f"cat /proc/{pid}/status").stdout
+        assert re.search(r"^NoNewPrivs:\s+1$", status, re.M), status
+        assert re.search(r"^Seccomp:\s+2$", status, re.M), status
+        assert re.search(r"^CapEff:\s+0+$", status, re.M) and re.search(r"^CapBnd:\s+0+$", status, re.M), status
+        mounts = {line.split()[4]: line.split()[5] for line in sudo(host, f"cat /proc/{pid}/mountinfo").stdout.splitlines()}
+        assert mounts["/"].startswith("ro"), f"/ is not read-only for the app: {mounts['/']}"
+        assert mounts[f"{BASE}/shared"].startswith("rw"), mounts
+        assert "/tmp" in mounts, "no private /tmp"
+
+
+def test_the_app_user_writes_only_its_data(host):
+    # File permissions, without the sandbox: what the app user may write at all.
+    def can_write(path):
+        return sudo(host, f"runuser -u {APP} -- sh -c 'touch {path}/.w && rm {path}/.w'").rc == 0
+
+    live = sudo(host, f"readlink -f {BASE}/current").stdout.strip()
+    for path in [live, f"{live}/venv/bin", f"{BASE}/uwsgi/bin", f"{BASE}/releases", f"{BASE}/venvs", "/etc/flaskstack", "/etc/uwsgi"]:
+        assert not can_write(path), f"{APP} can write {path}"
+    for path in [f"{BASE}/shared/data", f"{BASE}/shared/instance"]:
+        assert can_write(path), f"{APP} cannot write its data directory {path}"
+
+
+def test_the_sandboxed_app_fully_works(port):
+    reply = request(port, "POST", "/api/chat", body=b'{"message": "hello"}', headers={"Content-Type": "application/json"})
+    assert reply.status == 200 and "deployed by flaskstack" in reply.text(), reply
+    upload = request(port, "POST", "/api/upload", body_size=5 * 1024 * 1024)
+    assert upload.status == 200, upload
+
+
+# Secrets
+
+
+def test_secrets_never_appear_in_verbose_output(site_with_secrets):
+    result = site_with_secrets
+    assert result.returncode == 0, result.output[-3000:]
+    assert "-v" in result.args
+    for needle in NEEDLES:
+        assert needle not in result.output
+
+
+def test_secrets_reach_the_app_only_through_its_environment_file(host, site_with_secrets):
+    assert site_with_secrets.returncode == 0
+    env = host.file(ENV_FILE)
+    assert (env.user, env.group, env.mode) == ("root", APP, 0o640)
+    content = sudo(host, f"cat {ENV_FILE}").stdout
+    for needle in NEEDLES:
+        assert needle in content
+    # The running app has them: its master's environment (readable by root only).
+    master = sudo(host, f"systemctl show -p MainPID --value {UNIT}").stdout.strip()
+    environ = sudo(host, f"tr '\\0' '\\n' < /proc/{master}/environ").stdout
+    assert f"SECRET_KEY={SECRETS['SECRET_KEY']}" in environ
+    # No process shows them on its command line.
+    commands = sudo(host, "ps -eo args").stdout
+    for needle in NEEDLES:
+        assert needle not in commands
+    # No file but the environment file holds them (as root, everything but the kernel's files).
+    found = sudo(
+        host,
+        "grep -rlF " + " ".join(f"-e {n}" for n in NEEDLES) + " / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev 2>/dev/null",
+    ).stdout.split()
+    assert found == [ENV_FILE], found
+
+
+# Failure drills
+
+
+def test_a_failing_pip_install_keeps_the_live_release(host, port, failed_pip_deploy):
+    result, load, before = failed_pip_deploy
+    print(f"load during the failed deploy: {load}")
+    assert result.returncode != 0, result.output[-3000:]
+    assert "flaskstack-no-such-package" in result.output, result.output[-3000:]
+    assert "Deploy stopped at" in result.output, result.output[-3000:]
+    assert load["failed"] == 0 and load["ok"] > 50, load
+    assert request(port, "GET", "/health").text() == before[instance_name(host)]
+    assert sudo(host, "test -e /run/flaskstack/deploy.lock").rc != 0, "the failed run left its lock"
+
+
+def test_a_failed_verbose_run_shows_no_secret(failed_pip_deploy):
+    result = failed_pip_deploy[0]
+    for needle in NEEDLES:
+        assert needle not in result.output
+
+
+def test_two_runs_at_once_the_second_waits_or_stops(host, vault, tmp_path_factory):
+    app = make_version(tmp_path_factory.mktemp("apps"), 6)
+    results = {}
+
+    def run(name, extra, delay=0.0):
+        time.sleep(delay)
+        results[name] = run_playbook("deploy.yml", extra, args=vault)
+
+    first = threading.Thread(target=run, args=("first", {"flaskstack_app_src": app}))
+    first.start()
+    start = time.monotonic()
+    while sudo(host, "test -d /run/flaskstack/deploy.lock").rc != 0:
+        assert time.monotonic() - start < 120 and first.is_alive(), "the first run never took the lock"
+        time.sleep(0.5)
+    # One run that waits at most 3 s, one that waits as long as it takes.
+    impatient = threading.Thread(target=run, args=("impatient", {"flaskstack_app_src": app, "flaskstack_lock_wait": 3}))
+    patient = threading.Thread(target=run, args=("patient", {"flaskstack_app_src": app}))
+    impatient.start()
+    patient.start()
+    for thread in (first, impatient, patient):
+        thread.join(timeout=900)
+    assert results["first"].returncode == 0, results["first"].output[-3000:]
+    out = results["impatient"].output
+    assert results["impatient"].returncode != 0 and "Another run holds the deploy lock" in out, out[-3000:]
+    assert "deploy.yml run by" in out and recap_changed(out) == 0, out[-3000:]
+    out = results["patient"].output
+    assert results["patient"].returncode == 0 and "waiting for the deploy lock" in out, out[-3000:]
+    # It waited for the first run, then found v6 live already: nothing to do.
+    assert recap_changed(out) == 0, out[-3000:]
+    assert '"version":"6"' in request(published_port(instance_name(host)), "GET", "/health").text().replace(" ", "")
+    assert sudo(host, "test -e /run/flaskstack/deploy.lock").rc != 0, "a lock was left behind"
+
+
+def test_nginx_comes_back_after_it_is_killed(host, port):
+    sudo(host, "pkill -KILL -x nginx")
+    start = time.monotonic()
+    resp, elapsed = wait_for(port, "/health", seconds=10)
+    assert elapsed is not None, f"no answer within 10 s of killing nginx: {resp}{journal(host, 'nginx')}"
+    print(f"{instance_name(host)}: nginx answered again {time.monotonic() - start:.1f} s after kill -9 of all its processes")
+
+
+def test_the_stack_answers_after_a_container_restart(host, port):
+    name = instance_name(host)
+    start = time.monotonic()
+    subprocess.run(["podman", "restart", "--time", "10", name], check=True, capture_output=True, timeout=120)
+    resp, _ = wait_for(port, "/health", seconds=60)
+    elapsed = time.monotonic() - start
+    assert resp is not None and getattr(resp, "status", None) == 200, f"no answer within 60 s of the restart: {resp}"
+    print(f"{name}: answering {elapsed:.1f} s after `podman restart` (no manual step)")
+    for unit in ("nginx", UNIT):
+        assert host.service(unit).is_running, journal(host, unit)
