@@ -12,7 +12,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 DEMO_PORT ?= 8080
 DEMO_IMAGE := localhost/flaskstack-debian12:latest
 
-.PHONY: demo demo-container bench demo-clean test lint test-fast molecule images image-debian12 image-debian13 host-deps venv clean
+.PHONY: demo demo-container bench bench-serving bench-deploy demo-clean test lint test-fast molecule images image-debian12 image-debian13 host-deps venv clean
 
 ## demo: deploy the example chat bot into a local systemd container, ask it something
 demo: demo-container
@@ -21,9 +21,19 @@ demo: demo-container
 	@curl -sS --fail-with-body --max-time 10 -H 'Content-Type: application/json' \
 	  -d '{"message": "hello"}' http://127.0.0.1:$(DEMO_PORT)/api/chat; echo
 
-## bench: time deploy.yml against site.yml on the demo container (writes docs/bench-deploy.md)
-bench: demo-container
+## bench: the serving benchmark, then deploy.yml against site.yml (writes docs/bench-*.md, docs/bench-serving.png)
+bench: bench-serving bench-deploy
+
+## bench-serving: default stack vs the hand-made setup, gunicorn and the ceilings, with wrk (about 15 minutes)
+bench-serving: venv image-debian12 $(VENV)/.bench
+	python bench/serving.py
+
+bench-deploy: demo-container
 	python bench/deploy_timing.py
+
+$(VENV)/.bench: bench/requirements.txt | venv
+	$(VENV)/bin/pip install -q -r bench/requirements.txt
+	touch $@
 
 demo-container: venv image-debian12
 	@if ! podman container exists flaskstack-demo; then \
@@ -47,7 +57,7 @@ lint: venv
 	ansible-lint --profile production --strict
 
 test-fast: venv host-deps
-	pytest -q -p no:cacheprovider tests
+	pytest -q -p no:cacheprovider -n 2 tests
 
 # Scenarios run two at a time (MOLECULE_JOBS), longest first; logs in .molecule-logs/.
 molecule: venv images

@@ -34,10 +34,12 @@ def test_services_are_active_and_enabled(host):
 
 
 def test_uwsgi_listens_on_loopback_8000_only(host):
-    # As the app user: root in a container may not read another user's sockets.
-    out = sudo(host, f"runuser -u {APP} -- ss -Hltnp").stdout
-    uwsgi_sockets = sorted(line.split()[3] for line in out.splitlines() if '"uwsgi"' in line)
-    assert uwsgi_sockets == ["127.0.0.1:8000"], f"uWSGI listening sockets: {uwsgi_sockets}\n{out}"
+    # Sockets owned by the app user: its sandboxed processes (their own user
+    # namespace, other processes hidden) are not visible to `ss -p`.
+    uid = host.run(f"id -u {APP}").stdout.strip()
+    out = sudo(host, "ss -Hltne").stdout
+    uwsgi_sockets = sorted(line.split()[3] for line in out.splitlines() if f" uid:{uid} " in f" {line} ")
+    assert uwsgi_sockets == ["127.0.0.1:8000"], f"sockets of {APP} (uid {uid}): {uwsgi_sockets}\n{out}"
 
 
 def test_uwsgi_master_and_workers_run_as_the_app_user(host):
