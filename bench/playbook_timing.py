@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Benchmark: how long the playbooks take on one server, over SSH as on a cloud server.
+
+Not a test. A Debian 12 systemd container with sshd (flaskstack-timing,
+127.0.0.1:2222) stands in for the server; Ansible connects as the "ubuntu" user
+with sudo, with the pipelining and SSH multiplexing of ansible.cfg. Measured,
+ROUNDS times each (median reported):
+  - a fresh converge: site.yml on a new container;
+  - a no-op re-run of site.yml (nothing changed);
+  - an app-only deploy (deploy.yml) of a code change.
+Writes docs/bench-playbooks.md (the label from BENCH_LABEL, e.g. "before" or
+"after", is kept in a table of all runs so far).
+
+    make bench-playbooks
+"""
+
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+IMAGE = "localhost/flaskstack-debian12:latest"
+NAME = "flaskstack-timing"
+PORT = 2222
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+LABEL = os.environ.get("BENCH_LABEL", "current")
+DOC = ROOT / "docs" / "bench-playbooks.md"
+RESULTS = ROOT / "docs" / "bench-playbooks.json"
+
+
+def sh(*args, check=True, **kwargs):
+    result = subprocess.run(args, capture_output=True, text=True, check=False, **kwargs)
+    if check and result.returncode != 0:
+        sys.exit(f"failed: {' '.join(args)}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def fresh_server(key):
+    sh("podman", "rm", "-f", NAME, check=False)
+    sh("podman", "run", "-d", "--name", NAME, "--hostname", NAME, "--systemd=always", "-p", f"127.0.0.1:{PORT}:22", IMAGE, "/sbin/init")
+    for _ in range(60):
+        state = sh("podman", "exec", NAME, "systemctl", "is-system-running", check=False).stdout.strip()
+        if state in ("running", "degraded"):
+            break
+        time.sleep(1)
+    public = Path(f"{key}.pub").read_text()
+    script = (
+        "apt-get install -y -q openssh-server >/dev/null && install -d -o ubuntu -g ubuntu -m 0700 /home/ubuntu/.ssh"
+        f" && printf '%s' '{public.strip()}' > /home/ubuntu/.ssh/authorized_keys"
+        " && chown ubuntu:ubuntu /home/ubuntu/.ssh/authorized_keys && chmod 0600 /home/ubuntu/.ssh/authorized_keys"
+        " && systemctl enable --now ssh >/dev/null 2>&1"
+    )
+    sh("podman", "exec", NAME, "sh", "-c", script)
+
+
+def inventory(workdir, key):
+    inv = Path(workdir) / "inventory"
+    inv.mkdir(exist_ok=True)
+    if not (inv / "group_vars").exists():
+        (inv / "group_vars").symlink_to(ROOT / "inventories" / "tencent" / "group_vars")
+    host = {
+        "ansible_host": "127.0.0.1",
+        "ansible_port": PORT,
+        "ansible_user": "ubuntu",
+        "ansible_become": True,
+        "ansible_ssh_private_key_file": str(key),
+        "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+    }
+    data = {"all": {"hosts": {NAME: host}, "children": {"appservers": {"hosts": {NAME: None}}, "webservers": {"hosts": {NAME: None}}}}}
+    (inv / "hosts.yml").write_text(json.dumps(data))
+    return str(inv)
+
+
+def playbook(inv, name, src):
+    start = time.monotonic()
+    result = subprocess.run(
+        [str(BIN / "ansible-playbook"), "-i", inv, name, "-e", f"flaskstack_app_src={src}"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    took = time.monotonic() - start
+    if result.returncode != 0:
+        sys.exit(f"{name} failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}")
+    changed = sum(int(n) for n in re.findall(r"\bchanged=(\d+)", result.stdout.split("PLAY RECAP")[-1]))
+    return took, changed
+
+
+def variant(root, label):
+    dest = Path(root) / label
+    shutil.copytree(ROOT / "examples" / "chatbot", dest)
+    code = dest / "app_flask.py"
+    code.write_text(code.read_text().replace('VERSION = "1"', f'VERSION = "{label}"'))
+    return str(dest)
+
+
+def main():
+    times = {"fresh converge (site.yml)": [], "no-op re-run (site.yml)": [], "app-only deploy of a code change (deploy.yml)": []}
+    with tempfile.TemporaryDirectory() as workdir:
+        key = Path(workdir) / "key"
+        sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key))
+        inv = inventory(workdir, key)
+        app = str(ROOT / "examples" / "chatbot")
+        try:
+            for n in range(ROUNDS):
+                fresh_server(key)
+                took, _ = playbook(inv, "site.yml", app)
+                times["fresh converge (site.yml)"].append(took)
+                took, changed = playbook(inv, "site.yml", app)
+                if changed:
+                    sys.exit(f"the re-run of site.yml changed {changed} things: not a no-op")
+                times["no-op re-run (site.yml)"].append(took)
+                took, _ = playbook(inv, "deploy.yml", variant(workdir, f"timing-{n}"))
+                times["app-only deploy of a code change (deploy.yml)"].append(took)
+                print(f"round {n + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items()), flush=True)
+        finally:
+            sh("podman", "rm", "-f", NAME, check=False)
+
+    runs = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    runs[LABEL] = {"date": time.strftime("%Y-%m-%d"), "times": times}
+    RESULTS.write_text(json.dumps(runs, indent=1) + "\n")
+    lines = [
+        "# How long the playbooks take",
+        "",
+        "Measured by `make bench-playbooks` (bench/playbook_timing.py): one Debian 12 systemd container with sshd",
+        "standing in for the server, Ansible over SSH (pipelining, multiplexed connections) as the `ubuntu` user with",
+        f"sudo, on the 2-core CI machine; median of {ROUNDS} runs of each. Goals: no-op re-run at most 15 s, app-only deploy at most 25 s.",
+        "",
+        "| run | measure | runs (s) | median (s) |",
+        "|---|---|---|---:|",
+    ]
+    for label, run in runs.items():
+        for measure, values in run["times"].items():
+            lines.append(f"| {label} ({run['date']}) | {measure} | {', '.join(f'{v:.1f}' for v in values)} | {statistics.median(values):.1f} |")
+    lines.append("")
+    text = "\n".join(lines)
+    DOC.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
