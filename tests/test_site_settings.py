@@ -50,7 +50,7 @@ CASES = [
     ({"flaskstack_uwsgi_port": "http"}, "flaskstack_uwsgi_port"),
     ({"flaskstack_uwsgi_port": 80}, "flaskstack_uwsgi_port"),
     ({"flaskstack_http_port": 65536}, "flaskstack_http_port"),
-    ({"flaskstack_uwsgi_processes": 0}, "flaskstack_uwsgi_processes"),
+    ({"flaskstack_uwsgi_processes": -1}, "flaskstack_uwsgi_processes"),
     ({"flaskstack_uwsgi_processes": "four"}, "flaskstack_uwsgi_processes"),
     ({"flaskstack_uwsgi_threads": -1}, "flaskstack_uwsgi_threads"),
     ({"flaskstack_uwsgi_harakiri": -5}, "flaskstack_uwsgi_harakiri"),
