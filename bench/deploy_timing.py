@@ -11,13 +11,14 @@ and their ratio.
 """
 
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from common import variant
 
 ROOT = Path(__file__).resolve().parents[1]
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -34,12 +35,6 @@ def playbook(name, src):
     return took
 
 
-def variant(root, label):
-    dest = Path(root) / label
-    shutil.copytree(ROOT / "examples" / "chatbot", dest)
-    code = dest / "app_flask.py"
-    code.write_text(code.read_text().replace('VERSION = "1"', f'VERSION = "{label}"'))
-    return str(dest)
 
 
 def main():

@@ -17,13 +17,14 @@ Writes docs/bench-playbooks.md (the label from BENCH_LABEL, e.g. "before" or
 import json
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from common import variant
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -91,12 +92,6 @@ def playbook(inv, name, src):
     return took, changed
 
 
-def variant(root, label):
-    dest = Path(root) / label
-    shutil.copytree(ROOT / "examples" / "chatbot", dest)
-    code = dest / "app_flask.py"
-    code.write_text(code.read_text().replace('VERSION = "1"', f'VERSION = "{label}"'))
-    return str(dest)
 
 
 def main():
