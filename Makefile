@@ -12,7 +12,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 DEMO_PORT ?= 8080
 DEMO_IMAGE := localhost/flaskstack-debian12:latest
 
-.PHONY: demo demo-container bench bench-serving bench-deploy demo-clean test lint test-fast molecule images image-debian12 image-debian13 host-deps venv clean
+.PHONY: demo demo-container bench bench-serving bench-deploy bench-playbooks demo-clean test lint test-fast molecule images image-debian12 image-debian13 host-deps venv clean
 
 ## demo: deploy the example chat bot into a local systemd container, ask it something
 demo: demo-container
@@ -30,6 +30,10 @@ bench-serving: venv image-debian12 $(VENV)/.bench
 
 bench-deploy: demo-container
 	python bench/deploy_timing.py
+
+## bench-playbooks: fresh converge, no-op re-run and app-only deploy over SSH (writes docs/bench-playbooks.md)
+bench-playbooks: venv image-debian12
+	python bench/playbook_timing.py
 
 $(VENV)/.bench: bench/requirements.txt | venv
 	$(VENV)/bin/pip install -q -r bench/requirements.txt
