@@ -45,7 +45,9 @@ def test_uwsgi_listens_on_loopback_8000_only(host):
 def test_uwsgi_master_and_workers_run_as_the_app_user(host):
     out = host.run("ps -o user=,args= -C uwsgi").stdout.splitlines()
     users = {line.split()[0] for line in out}
-    assert len(out) >= 5, f"expected a master and 4 workers, saw:\n{out}"
+    # Default processes: one per CPU, at least 2; plus the master.
+    cpus = int(host.run("nproc").stdout)
+    assert len(out) == 1 + max(cpus, 2), f"expected a master and {max(cpus, 2)} workers on {cpus} CPUs, saw:\n{out}"
     assert users == {APP}, f"uWSGI processes run as {users}"
 
 

@@ -11,6 +11,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -205,15 +206,26 @@ def test_logs_are_per_site_and_rotated(host):
     marker = hashlib.sha1(os.urandom(8)).hexdigest()
     assert chat(f"/health?before={marker}").status == 200
     log = "/var/log/nginx/chatbot.access.log"
-    assert marker in sudo(host, f"cat {log}").stdout
+    # The access log is buffered and flushed every second.
+    assert wait_for_log(host, log, f"before={marker}"), "the request is not in the access log"
     assert sudo(host, "cat /etc/logrotate.d/nginx").stdout.startswith("/var/log/nginx/*.log")
     rotate = sudo(host, "logrotate -f /etc/logrotate.d/nginx")
     assert rotate.rc == 0, rotate.stdout + rotate.stderr
     assert sudo(host, f"test -s {log}.1 && grep -q {marker} {log}.1").rc == 0, "the old log was not rotated"
     assert chat(f"/health?after={marker}").status == 200
     # nginx reopened its files: the new request is in the new log.
+    assert wait_for_log(host, log, f"after={marker}"), "the request after the rotation is not in the new log"
     new = sudo(host, f"cat {log}").stdout
-    assert f"after={marker}" in new and f"before={marker}" not in new, new
+    assert f"before={marker}" not in new, new
+
+
+def wait_for_log(host, log, text, seconds=5):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if text in sudo(host, f"cat {log}").stdout:
+            return True
+        time.sleep(0.3)
+    return False
 
 
 def support_app(**more):
