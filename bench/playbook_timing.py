@@ -35,6 +35,8 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 LABEL = os.environ.get("BENCH_LABEL", "current")
 DOC = ROOT / "docs" / "bench-playbooks.md"
 RESULTS = ROOT / "docs" / "bench-playbooks.json"
+# Optional directory for each run's output (e.g. with ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks).
+LOGS = Path(os.environ["BENCH_LOGS"]) if os.environ.get("BENCH_LOGS") else None
 
 
 def sh(*args, check=True, **kwargs):
@@ -86,12 +88,14 @@ def playbook(inv, name, src):
         [str(BIN / "ansible-playbook"), "-i", inv, name, "-e", f"flaskstack_app_src={src}"], cwd=ROOT, capture_output=True, text=True, check=False
     )
     took = time.monotonic() - start
+    if LOGS:
+        LOGS.mkdir(parents=True, exist_ok=True)
+        stem = f"{time.strftime('%H%M%S')}-{Path(name).stem}"
+        (LOGS / f"{stem}.log").write_text(result.stdout + result.stderr)
     if result.returncode != 0:
         sys.exit(f"{name} failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}")
     changed = sum(int(n) for n in re.findall(r"\bchanged=(\d+)", result.stdout.split("PLAY RECAP")[-1]))
     return took, changed
-
-
 
 
 def main():
