@@ -148,13 +148,14 @@ def project_dir():
     return Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[2]))
 
 
-def run_playbook(playbook, extra_vars=None, timeout=900, tags=None, args=()):
+def run_playbook(playbook, extra_vars=None, timeout=900, tags=None, args=(), more_env=None):
     """Run one of the collection's playbooks (or a playbook at an absolute path) against this scenario's hosts.
 
     Uses the scenario's own inventory (the tencent group_vars plus the
     containers' connection), as converge does. Returns the CompletedProcess
     with stdout and stderr merged into .output. ARGS are more
-    ansible-playbook arguments (-v, --vault-password-file, -e @file, ...).
+    ansible-playbook arguments (-v, --vault-password-file, -e @file, ...);
+    MORE_ENV more environment variables (ANSIBLE_STDOUT_CALLBACK, ...).
     """
     root = project_dir()
     inventory = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"
@@ -165,6 +166,7 @@ def run_playbook(playbook, extra_vars=None, timeout=900, tags=None, args=()):
         CONTAINERS_CONF=str(root / "molecule" / "shared" / "containers.conf"),
         ANSIBLE_NOCOLOR="1",
         ANSIBLE_FORCE_COLOR="0",
+        **(more_env or {}),
     )
     command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(root / "playbooks" / playbook)]
     if tags:
