@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""Regenerate the variable tables of the docs from the argument specs.
+
+Sources and the parts they generate (between "<!-- generated: NAME -->" and
+"<!-- end generated -->" markers; the rest of each file is written by hand):
+  roles/<role>/meta/argument_specs.yml -> roles/<role>/README.md "variables"
+      (every option of the main entry point) and "entry-points"
+  roles/<role>/tasks/*.yml              -> roles/<role>/README.md "tags"
+  playbooks/vars/settings_spec.yml      -> docs/settings.md "settings"
+
+    python tools/docs.py          # rewrite what is stale
+    python tools/docs.py --check  # exit 1 naming each stale file (the tests run this)
+"""
+
+import argparse
+import ast
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+MARK = re.compile(r"(<!-- generated: (?P<name>[a-z-]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
+
+
+def inline(value):
+    """A default as short YAML, the way a user would write it."""
+    if value == "":
+        return "''"
+    text = yaml.safe_dump(value, default_flow_style=True, width=10**6, sort_keys=False).strip()
+    return text[:-4].strip() if text.endswith("\n...") else text
+
+
+def cell(text):
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def type_of(spec):
+    kind = spec.get("type", "str")
+    if kind == "list" and "elements" in spec:
+        kind = f"list of {spec['elements']}"
+    if "choices" in spec:
+        kind += " (" + ", ".join(str(c) for c in spec["choices"]) + ")"
+    if spec.get("no_log"):
+        kind += " (no_log)"
+    return kind
+
+
+def description(spec):
+    text = spec.get("description", "")
+    text = " ".join(text) if isinstance(text, list) else text
+    if spec.get("options"):
+        keys = ", ".join(f"`{k}` ({type_of(s)}{', required' if s.get('required') else ''})" for k, s in spec["options"].items())
+        text += f" Keys: {keys}."
+    return cell(text)
+
+
+def options_table(options, defaults=None):
+    lines = ["| variable | type | default | description |", "|---|---|---|---|"]
+    for name, spec in options.items():
+        if spec.get("required"):
+            default = "(required)"
+        elif "default" in spec:
+            default = f"`{inline(spec['default'])}`"
+        elif defaults and name in defaults:
+            default = f"`{defaults[name]}`"
+        else:
+            default = "(none)"
+        if not missing_description(spec):
+            lines.append(f"| `{name}` | {cell(type_of(spec))} | {cell(default)} | {description(spec)} |")
+    return "\n".join(lines) + "\n"
+
+
+def missing_description(spec):
+    return not spec.get("description")
+
+
+def entry_points_list(specs):
+    lines = []
+    for name, entry in specs.items():
+        lines.append(f"- `{name}`" + ("" if name == "main" else f" (`tasks_from: {name}`)") + f": {cell(entry.get('short_description', ''))}")
+    return "\n".join(lines) + "\n"
+
+
+def role_tags(role_dir):
+    """Tags used in a role's task files, with the task files that carry them."""
+    found = {}
+    files = sorted((role_dir / "tasks").glob("*.yml"), key=lambda path: (path.name != "main.yml", path.name))
+    for path in files:
+        for item in yaml.safe_load(path.read_text()) or []:
+            tags = item.get("tags", [])
+            for tag in [tags] if isinstance(tags, str) else tags:
+                if tag == "always":
+                    continue
+                what = item.get("name", "")
+                found.setdefault(tag, []).append(what)
+    return found
+
+
+def tags_list(role, role_dir):
+    tags = role_tags(role_dir)
+    lines = []
+    for tag, names in tags.items():
+        lines.append(f"- `{tag}`: " + "; ".join(cell(n) for n in names))
+    lines.append("")
+    lines.append(
+        f"`{role}_validate` also carries `always`: the role's checks (and its argument spec, which Ansible "
+        "checks itself) run with any `--tags`, so a partial run is checked like a whole one."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def stack_defaults():
+    """The defaults of the site settings, as the playbooks write them: `flaskstack_x | default(...)` (stack.yml first)."""
+    files = [ROOT / "playbooks/vars/stack.yml"] + sorted(ROOT.glob("playbooks/**/*.yml"))
+    text = "\n".join(path.read_text() for path in files)
+    found = {}
+    for match in re.finditer(r"\b(flaskstack_[a-z0-9_]+) \| default\(((?:[^()]|\([^()]*\))*)\)", text):
+        name, expression = match.groups()
+        try:
+            value = inline(ast.literal_eval(expression))
+        except (ValueError, SyntaxError):
+            value = expression
+        found.setdefault(name, value)
+    return found
+
+
+def problems():
+    """Every spec problem the docs would hide: options without a description."""
+    out = []
+    for spec_file in sorted(ROOT.glob("roles/*/meta/argument_specs.yml")):
+        options = yaml.safe_load(spec_file.read_text())["argument_specs"]["main"]["options"]
+        out += [f"{spec_file.relative_to(ROOT)}: {name} has no description" for name, s in options.items() if missing_description(s)]
+    settings = yaml.safe_load((ROOT / "playbooks/vars/settings_spec.yml").read_text())
+    settings = settings[next(iter(settings))]
+    out += [f"playbooks/vars/settings_spec.yml: {name} has no description" for name, s in settings.items() if missing_description(s)]
+    return out
+
+
+def generated():
+    """{path: {marker name: body}} for every generated part."""
+    parts = {}
+    for spec_file in sorted(ROOT.glob("roles/*/meta/argument_specs.yml")):
+        role_dir = spec_file.parents[1]
+        specs = yaml.safe_load(spec_file.read_text())["argument_specs"]
+        parts[role_dir / "README.md"] = {
+            "variables": options_table(specs["main"]["options"]),
+            "entry-points": entry_points_list(specs),
+            "tags": tags_list(role_dir.name, role_dir),
+            "example": "```yaml\n" + (ROOT / "examples" / "roles" / f"{role_dir.name}.yml").read_text() + "```\n",
+        }
+    settings = yaml.safe_load((ROOT / "playbooks/vars/settings_spec.yml").read_text())
+    settings = settings[next(iter(settings))]
+    parts[ROOT / "docs/settings.md"] = {"settings": options_table(settings, stack_defaults())}
+    return parts
+
+
+def render(path, bodies):
+    text = path.read_text()
+    seen = set()
+
+    def replace(match):
+        name = match.group("name")
+        if name not in bodies:
+            sys.exit(f"{path.relative_to(ROOT)}: unknown generated part {name!r}")
+        seen.add(name)
+        return match.group(1) + bodies[name] + match.group(4)
+
+    new = MARK.sub(replace, text)
+    missing = set(bodies) - seen
+    if missing:
+        sys.exit(f"{path.relative_to(ROOT)}: no '<!-- generated: NAME -->' marker for {', '.join(sorted(missing))}")
+    return text, new
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only report stale files (exit 1)")
+    args = parser.parse_args()
+    bad = problems()
+    stale = []
+    for path, bodies in generated().items():
+        old, new = render(path, bodies)
+        if old != new:
+            stale.append(str(path.relative_to(ROOT)))
+            if not args.check:
+                path.write_text(new)
+    if args.check and stale:
+        bad.append("stale (run `python tools/docs.py`): " + ", ".join(stale))
+    elif stale:
+        print("rewrote: " + ", ".join(stale))
+    if bad:
+        sys.exit("\n".join(bad))
+
+
+if __name__ == "__main__":
+    main()
