@@ -12,7 +12,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 DEMO_PORT ?= 8080
 DEMO_IMAGE := localhost/flaskstack-debian12:latest
 
-.PHONY: demo demo-container bench bench-serving bench-deploy bench-playbooks demo-clean test lint test-fast molecule images image-debian12 image-debian13 host-deps venv clean
+.PHONY: docs demo demo-container bench bench-serving bench-deploy bench-playbooks demo-clean test lint test-fast molecule images image-debian12 image-debian13 host-deps venv clean
 
 ## demo: deploy the example chat bot into a local systemd container, ask it something
 demo: demo-container
@@ -53,12 +53,18 @@ demo-container: venv image-debian12
 demo-clean:
 	podman rm -f flaskstack-demo
 
-## test: lint, fast tests, then the Molecule scenarios (converge, idempotence, verify)
+## test: lint (with the changelog fragments and ansible-test sanity), fast tests, then the Molecule scenarios (converge, idempotence, verify)
 test: lint test-fast molecule
 
-lint: venv
+lint: venv host-deps
 	yamllint --strict .
 	ansible-lint --profile production --strict
+	antsibull-changelog lint
+	bash tools/sanity.sh
+
+## docs: regenerate the variable tables of the role READMEs and docs/settings.md
+docs: venv
+	python tools/docs.py
 
 test-fast: venv host-deps
 	pytest -q -p no:cacheprovider -n 2 tests
@@ -75,7 +81,7 @@ image-debian13: host-deps
 
 host-deps:
 	@missing=""; \
-	for pair in podman:podman runc:runc debootstrap:debootstrap nginx:nginx-light curl:curl nft:nftables; do \
+	for pair in podman:podman runc:runc debootstrap:debootstrap nginx:nginx-light curl:curl nft:nftables shellcheck:shellcheck; do \
 	  command -v "$${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/$${pair%%:*}" ] || missing="$$missing $${pair#*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \

@@ -14,7 +14,7 @@ description:
     holder, when the wait is over.
   - The default path is under C(/run), which is emptied at boot, so a reboot frees the lock too.
 version_added: 1.0.0
-author: flaskstack.deploy maintainers
+author: flaskstack maintainers (@flaskstack)
 options:
   state:
     description: C(present) takes the lock, C(absent) gives it back (only when this run holds it, or with O(force)).
@@ -45,11 +45,15 @@ options:
     type: str
 attributes:
   check_mode:
+    description: Whether it runs with --check, saying what would change without changing it.
     support: full
     details: In check mode the lock is neither taken nor given back; whether another run holds it is reported.
   diff_mode:
+    description: Whether it shows what it changed with --diff.
     support: none
   platform:
+    description: The systems it can manage.
+    support: N/A
     platforms: posix
 notes:
   - Only the action plugin knows the run; the options O(owner) and O(replace) are set by it.

@@ -1,5 +1,6 @@
-#!/usr/bin/env python3
 """Release helper of flaskstack.deploy's flask_app role, installed on the server.
+
+Run with the server's python3 (python3 /usr/local/sbin/flaskstack-release ...):
 
     flaskstack-release state BASE KEEP [TARGET]
         Print the state of an app's releases as JSON (see state()).
@@ -115,7 +116,7 @@ def read_env_file(path):
 
 
 def load_entry(entry):
-    module_name, _, attr = entry.partition(":")
+    module_name, _sep, attr = entry.partition(":")
     factory = attr.endswith("()")
     attr = attr[:-2] if factory else attr
     target = getattr(importlib.import_module(module_name), attr)
@@ -153,12 +154,12 @@ def check(args):
 
 
 def _main_pid(service):
-    out = subprocess.run(["systemctl", "show", "-p", "MainPID", "--value", service], capture_output=True, text=True)
+    out = subprocess.run(["systemctl", "show", "-p", "MainPID", "--value", service], capture_output=True, text=True, check=False)
     return int(out.stdout.strip() or 0)
 
 
 def _children(pid):
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False)
     return set(out.stdout.split())
 
 
@@ -194,7 +195,7 @@ def switch(base, release, service="", timeout=90.0):
             print(f"current -> releases/{release}; {service} reloaded, workers {sorted(new)}")
             return 0
         time.sleep(0.2)
-    status = subprocess.run(["systemctl", "status", "--no-pager", service], capture_output=True, text=True)
+    status = subprocess.run(["systemctl", "status", "--no-pager", service], capture_output=True, text=True, check=False)
     print(f"{service} did not come back with new workers within {timeout:.0f}s\n{status.stdout}", file=sys.stderr)
     return 1
 
@@ -217,8 +218,8 @@ def probe(address, path, host="localhost", timeout=10.0):
     Returns {"status": int or None, "body": str, "error": str}. Checks an app
     server directly, e.g. while it is drained from the load balancer.
     """
-    target, _, port = address.rpartition(":")
-    path_info, _, query = path.partition("?")
+    target, _sep, port = address.rpartition(":")
+    path_info, _sep, query = path.partition("?")
     env = {
         "REQUEST_METHOD": "GET",
         "REQUEST_URI": path,
@@ -243,7 +244,7 @@ def probe(address, path, host="localhost", timeout=10.0):
     except OSError as exc:
         return {"status": None, "body": "", "error": f"{address}: {exc}"}
     raw = b"".join(chunks)
-    head, _, body = raw.partition(b"\r\n\r\n")
+    head, _sep, body = raw.partition(b"\r\n\r\n")
     match = re.match(rb"HTTP/[0-9.]+ ([0-9]{3})", head)
     if not match:
         return {"status": None, "body": raw[:300].decode("utf-8", "replace"), "error": f"{address}: no HTTP answer"}

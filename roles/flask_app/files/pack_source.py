@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Pack an app's source directory into a reproducible tar file.
 
 Runs on the control machine. The same files always give the same bytes (sorted
@@ -36,7 +35,7 @@ def collect(src, patterns):
                 keep.append(name)
         dirs[:] = keep
         entries = [(name, True) for name in keep] + [(name, False) for name in files]
-        for name, _ in sorted(entries):
+        for name, _kind in sorted(entries):
             rel = os.path.normpath(os.path.join(rel_root, name))
             if not excluded(rel, name, patterns):
                 yield rel, os.path.join(root, name)
