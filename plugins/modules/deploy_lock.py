@@ -43,18 +43,13 @@ options:
   replace:
     description: Run id of a holder whose lock may be taken over. Set by the action plugin; internal.
     type: str
+extends_documentation_fragment:
+  - flaskstack.deploy.attributes
 attributes:
   check_mode:
     description: Whether it runs with --check, saying what would change without changing it.
     support: full
     details: In check mode the lock is neither taken nor given back; whether another run holds it is reported.
-  diff_mode:
-    description: Whether it shows what it changed with --diff.
-    support: none
-  platform:
-    description: The systems it can manage.
-    support: N/A
-    platforms: posix
 notes:
   - Only the action plugin knows the run; the options O(owner) and O(replace) are set by it.
 """

@@ -36,17 +36,8 @@ options:
         description: Permissions, octal as a string (C("0755")).
         type: str
         default: "0755"
-attributes:
-  check_mode:
-    description: Whether it runs with --check, saying what would change without changing it.
-    support: full
-  diff_mode:
-    description: Whether it shows what it changed with --diff.
-    support: none
-  platform:
-    description: The systems it can manage.
-    support: N/A
-    platforms: posix
+extends_documentation_fragment:
+  - flaskstack.deploy.attributes
 notes:
   - A path that exists and is not a directory is an error; nothing is changed for it.
 """

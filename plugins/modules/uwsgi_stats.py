@@ -21,18 +21,13 @@ options:
     description: Seconds to wait for the stats server.
     type: float
     default: 5
+extends_documentation_fragment:
+  - flaskstack.deploy.attributes
 attributes:
   check_mode:
     description: Whether it runs with --check, saying what would change without changing it.
     support: full
     details: Reads only, so it runs in check mode too.
-  diff_mode:
-    description: Whether it shows what it changed with --diff.
-    support: none
-  platform:
-    description: The systems it can manage.
-    support: N/A
-    platforms: posix
 """
 
 EXAMPLES = r"""
