@@ -170,6 +170,43 @@ def test_secrets_reach_the_app_only_through_its_environment_file(site_with_secre
 # Failure drills
 
 
+# Drift: a re-run skips what its look finds in place, so it must see what a
+# hand edit changed.
+
+
+def test_a_rerun_puts_back_what_was_changed_by_hand(vault, site_with_secrets):
+    server = node(DRILL)
+    port = published_port(DRILL)
+    site, site_link, ini = f"/etc/nginx/sites-available/{APP}.conf", f"/etc/nginx/sites-enabled/{APP}.conf", f"/etc/uwsgi/{APP}.ini"
+    data, model = f"{BASE}/shared/data", f"{BASE}/shared/data/chatbot-model.json"
+
+    def state():
+        script = (
+            f"sha256sum {site} {ini} {model} {ENV_FILE}; stat -c '%n %U %G %a' {ENV_FILE} {data} {model}; "
+            f"readlink {site_link}; systemctl is-active nginx {UNIT}; systemctl is-enabled nginx; "
+            "test -e /etc/nginx/sites-enabled/default && echo default-site-back || true"
+        )
+        return sudo(server, script).stdout
+
+    before = state()
+    edits = (
+        f"echo '# edited by hand' >> {site} && echo 'processes = 1' >> {ini} && rm {site_link}"
+        f" && chmod 0644 {ENV_FILE} && chmod 0777 {data} && echo 'x' >> {model} && chown root:root {model}"
+        " && systemctl stop nginx && systemctl disable nginx"
+    )
+    assert sudo(server, edits).rc == 0
+    assert state() != before
+
+    result = run_playbook("site.yml", args=vault)
+    assert result.returncode == 0, result.output[-4000:]
+    assert recap_changed(result.output) >= 6, result.output[-4000:]
+    assert state() == before, f"before the edits:\n{before}\nafter the re-run:\n{state()}"
+    assert request(port, "GET", "/health").status == 200
+
+    again = run_playbook("site.yml", args=vault)
+    assert again.returncode == 0 and recap_changed(again.output) == 0, again.output[-4000:]
+
+
 def test_a_failing_pip_install_keeps_the_live_release(failed_pip_deploy):
     result, load, before, after = failed_pip_deploy
     print(f"load during the failed deploy: {load}")
