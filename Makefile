@@ -24,7 +24,7 @@ demo: demo-container
 ## bench: the serving benchmark, then deploy.yml against site.yml (writes docs/bench-*.md, docs/bench-serving.png)
 bench: bench-serving bench-deploy
 
-## bench-serving: default stack vs the hand-made setup, gunicorn and the ceilings, with wrk (about 15 minutes)
+## bench-serving: default stack vs the hand-made setup, gunicorn and the ceilings, with wrk, 3 interleaved rounds (about 25 minutes)
 bench-serving: venv image-debian12 $(VENV)/.bench
 	python bench/serving.py
 

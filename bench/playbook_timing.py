@@ -60,6 +60,10 @@ def fresh_server(key):
         f" && printf '%s' '{public.strip()}' > /home/ubuntu/.ssh/authorized_keys"
         " && chown ubuntu:ubuntu /home/ubuntu/.ssh/authorized_keys && chmod 0600 /home/ubuntu/.ssh/authorized_keys"
         " && systemctl enable --now ssh >/dev/null 2>&1"
+        # The user's systemd instance stays up between runs: in these containers
+        # stopping it after the last session can hang for two minutes, holding up
+        # the next login (a container artefact, not something servers do).
+        " && loginctl enable-linger ubuntu"
     )
     sh("podman", "exec", NAME, "sh", "-c", script)
 

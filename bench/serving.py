@@ -11,16 +11,20 @@ Not a test. In one run on this machine it:
      (its ini with an HTTP socket instead of the uwsgi one) and nginx
      answering a fixed string;
   4. measures each with wrk on loopback (inside the container serving it),
-     at 8, 32 and 512 connections: a 5 s warm-up, then 20 s;
+     at 8, 32 and 512 connections: a 5 s warm-up, then 20 s; in ROUNDS rounds
+     (3), each round going through every setup once per connection count, so
+     that a slow minute of this shared machine does not fall on one setup
+     only; each point reports the median round (errors: all rounds' sum);
   5. writes docs/bench-serving.md (table, machine) and docs/bench-serving.png,
      and prints the ratios against the goals of issue 7.
 
     make bench-serving
-Environment: BENCH_SECONDS (20), BENCH_WARMUP (5), BENCH_CONNECTIONS (8,32,512), BENCH_KEEP=1 keeps the containers.
+Environment: BENCH_SECONDS (20), BENCH_WARMUP (5), BENCH_CONNECTIONS (8,32,512), BENCH_ROUNDS (3), BENCH_KEEP=1 keeps the containers.
 """
 
 import json
 import os
+import statistics
 import platform
 import re
 import shlex
@@ -37,6 +41,7 @@ DEFAULT, MANUAL = "flaskstack-bench", "flaskstack-bench-manual"
 SECONDS = int(os.environ.get("BENCH_SECONDS", "20"))
 WARMUP = int(os.environ.get("BENCH_WARMUP", "5"))
 CONNECTIONS = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "8,32,512").split(",")]
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 SETUPS = [
     # (key, label, container, url)
     ("default", "flaskstack default (nginx -> uWSGI)", DEFAULT, "http://127.0.0.1:80/"),
@@ -136,6 +141,17 @@ def wrk(container, url, connections):
     return parse_wrk(out)
 
 
+def summary(runs):
+    """The median round of a point (by requests/s), with every round's errors added up and all rounds kept."""
+    median = sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
+    out = dict(median)
+    for key in ("errors", "timeouts", "non_2xx", "connect_errors", "read_errors", "write_errors"):
+        out[key] = sum(r[key] for r in runs)
+    out["rps_rounds"] = [round(r["rps"]) for r in runs]
+    out["rps_spread"] = (max(r["rps"] for r in runs) - min(r["rps"] for r in runs)) / statistics.median(r["rps"] for r in runs)
+    return out
+
+
 def machine():
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "?")
     mem = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1)) // 1024 // 1024
@@ -164,7 +180,7 @@ def chart(results, path):
         ax.set_title(title)
     axes[1].set_yscale("log")
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"Example Flask app, GET /, wrk on loopback, {SECONDS} s per point")
+    fig.suptitle(f"Example Flask app, GET /, wrk on loopback, {SECONDS} s per point, median of {ROUNDS} rounds")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 
@@ -179,15 +195,18 @@ def report(results, description):
         "",
         f"wrk runs inside the container it measures, against 127.0.0.1: a {WARMUP} s warm-up, then {SECONDS} s; `GET /` of",
         "the example app (examples/chatbot). Errors = wrk's socket errors (connect, read, write, timeout after 2 s) + non-2xx answers.",
+        f"{ROUNDS} rounds, interleaved: each round measures every setup once at each connection count, so a slow spell of",
+        "the machine is shared out; a row shows the median round (by requests/s) and the errors of all rounds together.",
         "",
-        "| setup | connections | requests/s | p50 (ms) | p99 (ms) | errors (timeouts, non-2xx) |",
-        "|---|---:|---:|---:|---:|---|",
+        "| setup | connections | requests/s (median) | each round | p50 (ms) | p99 (ms) | errors (timeouts, non-2xx) |",
+        "|---|---:|---:|---|---:|---:|---|",
     ]
     for key, label, _, _ in SETUPS:
         for c in CONNECTIONS:
             r = results[key][c]
             lines.append(
-                f"| {label} | {c} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} ({r['timeouts']}, {r['non_2xx']}) |"
+                f"| {label} | {c} | {r['rps']:.0f} | {', '.join(str(v) for v in r['rps_rounds'])} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f}"
+                f" | {r['errors']} ({r['timeouts']}, {r['non_2xx']}) |"
             )
     lines += [
         "",
@@ -226,13 +245,18 @@ def main():
             deploy_default(workdir)
             setup_manual()
             description = machine()
-            results = {}
-            for key, label, container, url in SETUPS:
-                results[key] = {}
+            rounds = {key: {c: [] for c in CONNECTIONS} for key, *_ in SETUPS}
+            for n in range(ROUNDS):
                 for c in CONNECTIONS:
-                    results[key][c] = wrk(container, url, c)
-                    r = results[key][c]
-                    print(f"{label:40} c={c:<4} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:8.2f} ms  p99 {r['p99_ms']:8.2f} ms  errors {r['errors']}", flush=True)
+                    for key, label, container, url in SETUPS:
+                        r = wrk(container, url, c)
+                        rounds[key][c].append(r)
+                        print(
+                            f"round {n + 1} {label:40} c={c:<4} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:8.2f} ms"
+                            f"  p99 {r['p99_ms']:8.2f} ms  errors {r['errors']}",
+                            flush=True,
+                        )
+            results = {key: {c: summary(runs) for c, runs in by_c.items()} for key, by_c in rounds.items()}
         finally:
             if os.environ.get("BENCH_KEEP") != "1":
                 sh("podman", "rm", "-f", DEFAULT, MANUAL, check=False)
