@@ -223,13 +223,13 @@ def report(results, description):
         checks += [
             ("512 connections: errors of the default", f"{results['default'][512]['errors']}", results["default"][512]["errors"] == 0, "0"),
             ("512 connections: p99 default / baseline", f"{ratio('default', 'baseline', 512, 'p99_ms'):.3f}", ratio("default", "baseline", 512, "p99_ms") <= 0.2, "<= 0.2"),
-            ("512 connections: requests/s default / baseline", f"{ratio('default', 'baseline', 512):.2f}", ratio("default", "baseline", 512) >= 1.2, ">= 1.2"),
+            ("512 connections: requests/s default / baseline", f"{ratio('default', 'baseline', 512):.3f}", ratio("default", "baseline", 512) >= 1.2, ">= 1.2"),
         ]
     if 32 in CONNECTIONS:
         checks += [
-            ("32 connections: requests/s default / baseline", f"{ratio('default', 'baseline', 32):.2f}", ratio("default", "baseline", 32) >= 1.0, ">= 1.0"),
-            ("32 connections: requests/s default / gunicorn", f"{ratio('default', 'gunicorn', 32):.2f}", ratio("default", "gunicorn", 32) >= 1.5, ">= 1.5"),
-            ("32 connections: requests/s default / uWSGI alone", f"{ratio('default', 'uwsgi', 32):.2f}", ratio("default", "uwsgi", 32) >= 0.85, ">= 0.85"),
+            ("32 connections: requests/s default / baseline", f"{ratio('default', 'baseline', 32):.3f}", ratio("default", "baseline", 32) >= 1.0, ">= 1.0"),
+            ("32 connections: requests/s default / gunicorn", f"{ratio('default', 'gunicorn', 32):.3f}", ratio("default", "gunicorn", 32) >= 1.5, ">= 1.5"),
+            ("32 connections: requests/s default / uWSGI alone", f"{ratio('default', 'uwsgi', 32):.3f}", ratio("default", "uwsgi", 32) >= 0.85, ">= 0.85"),
         ]
     lines += ["| measure | value | goal | met |", "|---|---:|---|---|"]
     lines += [f"| {name} | {value} | {goal} | {'yes' if met else 'NO'} |" for name, value, met, goal in checks]
