@@ -37,6 +37,13 @@ DOC = ROOT / "docs" / "bench-playbooks.md"
 RESULTS = ROOT / "docs" / "bench-playbooks.json"
 # Optional directory for each run's output (e.g. with ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks).
 LOGS = Path(os.environ["BENCH_LOGS"]) if os.environ.get("BENCH_LOGS") else None
+# Kept under the table: how to read rows measured on different days.
+NOTES = """The runs are on the machine of their date. The 2026-12-03 machine was slower than the 2026-11-29 one (the serving
+benchmark's nginx ceiling: 68k against 97k requests/s), so that day also has the code measured on 2026-11-29
+("after", commit ce069a1) run again side by side ("session-4 code, rerun") next to "after look" (each role's one
+look at the server, flaskstack.deploy.look). All rows were measured with the ansible.posix.profile_tasks callback
+on, which itself costs time: by hand without it, the "after look" no-op took 9.3 to 10.1 s and the deploy 15.2 to 15.7 s.
+"""
 
 
 def sh(*args, check=True, **kwargs):
@@ -140,7 +147,7 @@ def main():
     for label, run in runs.items():
         for measure, values in run["times"].items():
             lines.append(f"| {label} ({run['date']}) | {measure} | {', '.join(f'{v:.1f}' for v in values)} | {statistics.median(values):.1f} |")
-    lines.append("")
+    lines += ["", NOTES]
     text = "\n".join(lines)
     DOC.write_text(text)
     print(text)
