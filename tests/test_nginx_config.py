@@ -60,7 +60,7 @@ def test_site_matches_the_manual_setup(live):
         "include uwsgi_params;",
         "uwsgi_pass chatbot_uwsgi;",
         "server 127.0.0.1:8000;",
-        "listen 80 default_server;",
+        "listen 80 default_server reuseport;",
     ):
         assert line in site, f"missing {line!r} in:\n{site}"
 
@@ -153,7 +153,7 @@ def test_rate_limit_ipv6_and_raw_directives_pass_nginx_t(live):
     )
     assert result.returncode == 0, result.stderr + site
     assert "limit_req_zone $binary_remote_addr zone=chatbot_uwsgi_rate:10m rate=5r/s;" in site
-    assert "listen [::]:80 default_server;" in site
+    assert "listen [::]:80 default_server reuseport;" in site
     assert "keepalive_timeout 30s;" in site and "'User-agent: *'; }\n" in site
 
 
@@ -194,8 +194,9 @@ def test_tls_site_with_redirect_passes_nginx_t(live):
     site, result = tls_site(live, version="1.22.1", nginx_acme_webroot="/var/www/acme")
     assert result.returncode == 0, result.stderr + site
     # nginx before 1.25.1 only knows the listen flag; the installed one here is 1.22.
-    assert "listen 443 ssl http2 default_server;" in site and "http2 on;" not in site
+    assert "listen 443 ssl http2 default_server reuseport;" in site and "http2 on;" not in site
     plain, tls = site.split("\nserver {")[1:]
+    assert "listen 80 default_server reuseport;" in plain
     assert "return 301 https://$host$request_uri;" in plain and "uwsgi_pass" not in plain
     assert "location ^~ /.well-known/acme-challenge/" in plain
     assert "Strict-Transport-Security" not in plain, "HSTS belongs on HTTPS responses only"
@@ -205,8 +206,8 @@ def test_tls_site_with_redirect_passes_nginx_t(live):
 
 def test_tls_uses_the_http2_directive_on_new_nginx(live):
     site, _ = tls_site(live, version="1.26.3", nginx_tls_redirect=False, nginx_tls_port=8443)
-    assert "listen 8443 ssl default_server;" in site and "http2 on;" in site
-    assert "listen 80 default_server;" in site and "return 301" not in site
+    assert "listen 8443 ssl default_server reuseport;" in site and "http2 on;" in site
+    assert "listen 80 default_server reuseport;" in site and "return 301" not in site
 
 
 def test_checker_refuses_a_key_that_does_not_match(live, tmp_path):
@@ -229,3 +230,23 @@ def test_drained_backends_render_as_down(live):
     site, result = render_site(live, nginx_upstream_servers=backends, nginx_upstream_drained=["10.0.0.3:8000"])
     assert result.returncode == 0, result.stderr
     assert "server 10.0.0.2:8000;" in site and "server 10.0.0.3:8000 weight=2 down;" in site
+
+
+def test_second_site_on_the_port_leaves_the_socket_flags_to_the_default(live):
+    # nginx takes socket flags (reuseport) from one listen per address:port only.
+    other, _ = render("nginx", "site.conf.j2", _nginx_conf_dir=str(live), _nginx_log_dir=str(live.parent / "log"),
+                      _nginx_ipv6=True, nginx_site_name="other", nginx_server_name="other.example",
+                      nginx_default_server=False)
+    assert "    listen 80;\n" in other and "    listen [::]:80;\n" in other, other
+    (live / "sites-available" / "other.conf").write_text(other)
+    os.symlink("../sites-available/other.conf", live / "sites-enabled" / "other.conf")
+    site, result = render_site(live, _nginx_ipv6=True)
+    assert result.returncode == 0, result.stderr
+    assert "listen [::]:80 default_server reuseport;" in site
+    # Both sites carrying it is what nginx refuses, hence the switch for sites managed elsewhere.
+    (live / "sites-available" / "other.conf").write_text(other.replace("listen 80;", "listen 80 reuseport;"))
+    clash = nginx_t(live)
+    assert clash.returncode != 0 and "duplicate listen options" in clash.stderr, clash.stderr
+    site, result = render_site(live, _nginx_ipv6=True, nginx_listen_reuseport=False)
+    assert result.returncode == 0, result.stderr
+    assert "    listen 80 default_server;\n" in site and "reuseport" not in site

@@ -151,7 +151,7 @@ def test_https_where_the_inventory_turns_it_on(host):
         assert request(port, "GET", "/health", tls=True).status == 200
         assert request(published_port(name), "GET", "/health").status == 200
         site = sudo(host, f"cat /etc/nginx/sites-available/{APP}.conf").stdout
-        assert "listen 443 ssl http2 default_server;" in site and "http2 on;" not in site, "nginx 1.22 has no http2 directive"
+        assert "listen 443 ssl http2 default_server reuseport;" in site and "http2 on;" not in site, "nginx 1.22 has no http2 directive"
         out = subprocess.run(
             ["curl", "-sk", "--http2", "-o", "/dev/null", "-w", "%{http_version}", f"https://127.0.0.1:{port}/health"],
             capture_output=True, text=True, timeout=30, check=False,

@@ -75,7 +75,7 @@ def test_https_answers_over_http2_with_hsts_and_no_version(host):
     for name, value in SECURITY_HEADERS.items():
         assert headers[name.lower()] == value
     site = sudo(host, "cat /etc/nginx/sites-available/chatbot.conf").stdout
-    assert "http2 on;" in site and "listen 443 ssl default_server;" in site, "nginx 1.26 takes the http2 directive"
+    assert "http2 on;" in site and "listen 443 ssl default_server reuseport;" in site, "nginx 1.26 takes the http2 directive"
 
 
 def test_nginx_error_pages_carry_the_security_headers(host):
