@@ -37,10 +37,9 @@ _raw:
   elements: str
 """
 
-import hashlib
-
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
+from ansible.utils.hashing import checksum
 
 
 class LookupModule(LookupBase):
@@ -51,9 +50,5 @@ class LookupModule(LookupBase):
             path = self.find_file_in_search_path(variables, "files", term, ignore_missing=True)
             if not path:
                 raise AnsibleLookupError(f"sha1: no file {term!r} on the control machine")
-            digest = hashlib.sha1()
-            with open(path, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-            checksums.append(digest.hexdigest())
+            checksums.append(checksum(path))
         return checksums

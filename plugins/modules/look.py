@@ -117,7 +117,6 @@ cpus:
 """
 
 import grp
-import hashlib
 import os
 import pwd
 import stat
@@ -139,15 +138,7 @@ def name_of_gid(gid):
         return str(gid)
 
 
-def sha1_of(path):
-    digest = hashlib.sha1()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def file_state(path):
+def file_state(module, path):
     try:
         info = os.lstat(path)
     except FileNotFoundError:
@@ -163,7 +154,7 @@ def file_state(path):
     elif stat.S_ISDIR(info.st_mode):
         state["type"] = "directory"
     elif stat.S_ISREG(info.st_mode):
-        state.update(type="file", checksum=sha1_of(path))
+        state.update(type="file", checksum=module.sha1(path))
     else:
         state["type"] = "other"
     return state
@@ -271,7 +262,7 @@ def main():
     params = module.params
     module.exit_json(
         changed=False,
-        files={path: file_state(path) for path in params["files"]},
+        files={path: file_state(module, path) for path in params["files"]},
         units=unit_states(module, params["units"]),
         users=user_states(params["users"]),
         groups=group_states(params["groups"]),
