@@ -12,7 +12,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 DEMO_PORT ?= 8080
 DEMO_IMAGE := localhost/flaskstack-debian12:latest
 
-.PHONY: docs demo demo-container bench bench-serving bench-deploy bench-playbooks demo-clean test lint test-fast molecule images image-debian12 image-debian13 host-deps venv clean
+.PHONY: docs demo demo-container bench bench-serving bench-paired bench-deploy bench-playbooks demo-clean test lint test-fast molecule images image-debian12 image-debian13 host-deps venv clean
 
 ## demo: deploy the example chat bot into a local systemd container, ask it something
 demo: demo-container
@@ -27,6 +27,10 @@ bench: bench-serving bench-deploy
 ## bench-serving: default stack vs the hand-made setup, gunicorn and the ceilings, with wrk, 3 interleaved rounds (about 25 minutes)
 bench-serving: venv image-debian12 $(VENV)/.bench
 	python bench/serving.py
+
+## bench-paired: one setting against the default in the same container, alternating 5 s windows (about 30 minutes)
+bench-paired: venv image-debian12 $(VENV)/.bench
+	python bench/paired.py
 
 bench-deploy: demo-container
 	python bench/deploy_timing.py
