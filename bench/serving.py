@@ -233,7 +233,13 @@ def report(results, description):
         ]
     lines += ["| measure | value | goal | met |", "|---|---:|---|---|"]
     lines += [f"| {name} | {value} | {goal} | {'yes' if met else 'NO'} |" for name, value, met, goal in checks]
-    lines.append("")
+    lines += [
+        "",
+        "The rounds of one setup differ by more than a few per cent (see each round), so this table cannot resolve smaller",
+        "differences. [bench-paired.md](bench-paired.md) measures one setting at a time against the default, in the same",
+        "container, in windows taken alternately a few seconds apart.",
+        "",
+    ]
     return "\n".join(lines)
 
 
