@@ -94,9 +94,6 @@ CHOSEN = os.environ.get("BENCH_VARIANTS", ",".join(VARIANTS)).split(",")
 
 
 def start_twin(name):
-    unknown = sorted(set(CHOSEN) - set(VARIANTS))
-    if unknown:
-        sys.exit(f"BENCH_VARIANTS: unknown {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
     change = VARIANTS[name][1]
     exec_in(DEFAULT, f"set -e\nsystemctl stop uwsgi-twin 2>/dev/null || true\n{TWIN}\n{change}\n"
             "systemctl daemon-reload && systemctl start uwsgi-twin && nginx -t -q && systemctl reload nginx")
@@ -169,6 +166,9 @@ def report(results, description):
 
 
 def main():
+    unknown = sorted(set(CHOSEN) - set(VARIANTS))
+    if unknown:
+        sys.exit(f"BENCH_VARIANTS: unknown {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
     with tempfile.TemporaryDirectory() as workdir:
         try:
             if os.environ.get("BENCH_REUSE") != "1":
