@@ -35,7 +35,7 @@ import tempfile
 import time
 
 import serving
-from serving import DEFAULT, ROOT, exec_in, parse_wrk, sh
+from serving import DEFAULT, ROOT, exec_in, sh
 
 PAIRS = int(os.environ.get("BENCH_PAIRS", "8"))
 WINDOW = int(os.environ.get("BENCH_WINDOW", "5"))
@@ -106,8 +106,7 @@ def start_twin(name):
 
 
 def window(port, connections, seconds):
-    out = exec_in(DEFAULT, f"wrk -t2 -c{connections} -d{seconds}s --latency http://127.0.0.1:{port}/").stdout
-    return parse_wrk(out)
+    return serving.wrk(DEFAULT, f"http://127.0.0.1:{port}/", connections, seconds, warmup=0)
 
 
 def measure(connections):
@@ -174,7 +173,7 @@ def main():
             if os.environ.get("BENCH_REUSE") != "1":
                 serving.start_container(DEFAULT)
                 serving.deploy_default(workdir)
-            description = serving.machine().replace("; gunicorn 27.0.1", "")
+            description = serving.machine()
             results = {}
             for name in CHOSEN:
                 start_twin(name)

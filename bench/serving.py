@@ -134,10 +134,12 @@ def parse_wrk(out):
     return result
 
 
-def wrk(container, url, connections):
+def wrk(container, url, connections, seconds=SECONDS, warmup=WARMUP):
+    """A warm-up (none if 0), then the measured run, with wrk inside CONTAINER."""
     threads = min(2, connections)
-    exec_in(container, f"wrk -t{threads} -c{connections} -d{WARMUP}s {url} >/dev/null")
-    out = exec_in(container, f"wrk -t{threads} -c{connections} -d{SECONDS}s --latency {url}").stdout
+    if warmup:
+        exec_in(container, f"wrk -t{threads} -c{connections} -d{warmup}s {url} >/dev/null")
+    out = exec_in(container, f"wrk -t{threads} -c{connections} -d{seconds}s --latency {url}").stdout
     return parse_wrk(out)
 
 
@@ -158,7 +160,7 @@ def machine():
     versions = exec_in(DEFAULT, "nginx -v 2>&1; /srv/chatbot/uwsgi/bin/uwsgi --version; wrk -v 2>&1 | head -1", check=False).stdout.split("\n")
     return (
         f"{os.cpu_count()} CPUs ({cpu}), {mem} GiB RAM, Linux {platform.release()}; containers: Debian 12 (podman, systemd); "
-        f"{versions[0].strip()}, uWSGI {versions[1].strip()}, {versions[2].strip()}; gunicorn 27.0.1"
+        f"{versions[0].strip()}, uWSGI {versions[1].strip()}, {versions[2].strip()}"
     )
 
 
@@ -250,7 +252,7 @@ def main():
         try:
             deploy_default(workdir)
             setup_manual()
-            description = machine()
+            description = machine() + "; gunicorn 27.0.1"
             rounds = {key: {c: [] for c in CONNECTIONS} for key, *_ in SETUPS}
             for n in range(ROUNDS):
                 for c in CONNECTIONS:
