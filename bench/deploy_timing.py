@@ -26,7 +26,7 @@ BIN = Path(sys.executable).parent
 
 
 def playbook(name, src):
-    args = [str(BIN / "ansible-playbook"), "-i", "inventories/local", name, "-e", f"flaskstack_app_src={src}"]
+    args = [str(BIN / "ansible-playbook"), "-i", "inventories/local", name, "-e", f"flask_app_src={src}"]
     start = time.monotonic()
     result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=False)
     took = time.monotonic() - start

@@ -96,7 +96,7 @@ def inventory(workdir, key):
 def playbook(inv, name, src):
     start = time.monotonic()
     result = subprocess.run(
-        [str(BIN / "ansible-playbook"), "-i", inv, name, "-e", f"flaskstack_app_src={src}"], cwd=ROOT, capture_output=True, text=True, check=False
+        [str(BIN / "ansible-playbook"), "-i", inv, name, "-e", f"flask_app_src={src}"], cwd=ROOT, capture_output=True, text=True, check=False
     )
     took = time.monotonic() - start
     if LOGS:

@@ -5,6 +5,10 @@ import yaml
 from conftest import ROLES, ROOT
 
 
+# The site role holds the playbooks' site settings, named flaskstack_*.
+PREFIX = {"site": "flaskstack"}
+
+
 def load(role, path):
     return yaml.safe_load((ROOT / "roles" / role / path).read_text()) or {}
 
@@ -34,7 +38,8 @@ def test_every_option_has_a_type_and_a_description(role):
     for name, spec in options.items():
         assert spec.get("type"), f"{name}: no type"
         assert spec.get("description"), f"{name}: no description"
-        assert name.startswith(role + "_"), f"{name}: public variables are named {role}_*"
+        prefix = PREFIX.get(role, role)
+        assert name.startswith(prefix + "_"), f"{name}: public variables are named {prefix}_*"
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -23,53 +23,53 @@ CASES = [
     ({"flaskstack_app_name": "root"}, "flaskstack_app_name"),
     ({"flaskstack_app_base_dir": "srv/chatbot"}, "flaskstack_app_base_dir"),
     ({"flaskstack_app_base_dir": "/srv/../etc"}, "flaskstack_app_base_dir"),
-    ({"flaskstack_app_src": ""}, "flaskstack_app_src"),
-    ({"flaskstack_app_src": "examples/chatbot"}, "flaskstack_app_src"),
-    ({"flaskstack_app_src": "/nonexistent/app"}, "flaskstack_app_src"),
-    ({"flaskstack_app_source": "svn"}, "flaskstack_app_source"),
-    ({"flaskstack_app_source": "git"}, "flaskstack_app_git_repo"),
-    ({"flaskstack_app_source": "wheel", "flaskstack_app_package_file": MODEL}, "flaskstack_app_package_file"),
-    ({"flaskstack_app_source": "packages"}, "flaskstack_app_pip_packages"),
-    ({"flaskstack_app_wsgi": "app_flask"}, "flaskstack_app_wsgi"),
-    ({"flaskstack_app_wsgi": "app_flask:create_app("}, "flaskstack_app_wsgi"),
-    ({"flaskstack_app_requirements_file": "missing.txt"}, "flaskstack_app_requirements_file"),
-    ({"flaskstack_app_requirements_file": "/srv/requirements.txt"}, "flaskstack_app_requirements_file"),
-    ({"flaskstack_app_shared_dirs": ["../uploads"]}, "flaskstack_app_shared_dirs"),
-    ({"flaskstack_app_workdir": "/srv/app"}, "flaskstack_app_workdir"),
-    ({"flaskstack_app_env": {"BAD-KEY": "x"}}, "flaskstack_app_env"),
-    ({"flaskstack_app_env": ["CHATBOT_MODEL_PATH=/srv/model.json"]}, "flaskstack_app_env"),
-    ({"flaskstack_app_artifacts": [{"dest": "model.bin"}]}, "flaskstack_app_artifacts"),
-    ({"flaskstack_app_artifacts": [{"src": "/nonexistent/model.bin"}]}, "flaskstack_app_artifacts"),
-    ({"flaskstack_app_artifacts": [{"src": MODEL, "dest": "../../etc/cron.d/x"}]}, "flaskstack_app_artifacts"),
-    ({"flaskstack_keep_releases": 0}, "flaskstack_keep_releases"),
+    ({"flask_app_src": ""}, "flask_app_src"),
+    ({"flask_app_src": "examples/chatbot"}, "flask_app_src"),
+    ({"flask_app_src": "/nonexistent/app"}, "flask_app_src"),
+    ({"flask_app_source": "svn"}, "flask_app_source"),
+    ({"flask_app_source": "git"}, "flask_app_git_repo"),
+    ({"flask_app_source": "wheel", "flask_app_package_file": MODEL}, "flask_app_package_file"),
+    ({"flask_app_source": "packages"}, "flask_app_pip_packages"),
+    ({"flask_app_wsgi": "app_flask"}, "flask_app_wsgi"),
+    ({"flask_app_wsgi": "app_flask:create_app("}, "flask_app_wsgi"),
+    ({"flask_app_requirements_file": "missing.txt"}, "flask_app_requirements_file"),
+    ({"flask_app_requirements_file": "/srv/requirements.txt"}, "flask_app_requirements_file"),
+    ({"flask_app_shared_dirs": ["../uploads"]}, "flask_app_shared_dirs"),
+    ({"flask_app_workdir": "/srv/app"}, "flask_app_workdir"),
+    ({"flask_app_env": {"BAD-KEY": "x"}}, "flask_app_env"),
+    ({"flask_app_env": ["CHATBOT_MODEL_PATH=/srv/model.json"]}, "flask_app_env"),
+    ({"flask_app_artifacts": [{"dest": "model.bin"}]}, "flask_app_artifacts"),
+    ({"flask_app_artifacts": [{"src": "/nonexistent/model.bin"}]}, "flask_app_artifacts"),
+    ({"flask_app_artifacts": [{"src": MODEL, "dest": "../../etc/cron.d/x"}]}, "flask_app_artifacts"),
+    ({"flask_app_keep_releases": 0}, "flask_app_keep_releases"),
     ({"flaskstack_healthcheck_path": "health"}, "flaskstack_healthcheck_path"),
     ({"flaskstack_healthcheck_path": "/he alth"}, "flaskstack_healthcheck_path"),
-    ({"flaskstack_healthcheck_status": 999}, "flaskstack_healthcheck_status"),
+    ({"flask_app_healthcheck_status": 999}, "flask_app_healthcheck_status"),
     ({"flaskstack_uwsgi_port": 70000}, "flaskstack_uwsgi_port"),
     ({"flaskstack_uwsgi_port": 0}, "flaskstack_uwsgi_port"),
     ({"flaskstack_uwsgi_port": "http"}, "flaskstack_uwsgi_port"),
     ({"flaskstack_uwsgi_port": 80}, "flaskstack_uwsgi_port"),
     ({"flaskstack_http_port": 65536}, "flaskstack_http_port"),
-    ({"flaskstack_uwsgi_processes": -1}, "flaskstack_uwsgi_processes"),
-    ({"flaskstack_uwsgi_processes": "four"}, "flaskstack_uwsgi_processes"),
-    ({"flaskstack_uwsgi_threads": -1}, "flaskstack_uwsgi_threads"),
+    ({"uwsgi_processes": -1}, "uwsgi_processes"),
+    ({"uwsgi_processes": "four"}, "uwsgi_processes"),
+    ({"uwsgi_threads": -1}, "uwsgi_threads"),
     ({"flaskstack_uwsgi_harakiri": -5}, "flaskstack_uwsgi_harakiri"),
     ({"flaskstack_uwsgi_socket": "8000"}, "flaskstack_uwsgi_socket"),
-    ({"flaskstack_upstream_method": "fastest"}, "flaskstack_upstream_method"),
-    ({"flaskstack_upstream_servers": [{"server": "127.0.0.1 8000"}]}, "flaskstack_upstream_servers"),
+    ({"nginx_upstream_method": "fastest"}, "nginx_upstream_method"),
+    ({"nginx_upstream_servers": [{"server": "127.0.0.1 8000"}]}, "nginx_upstream_servers"),
     ({"flaskstack_server_name": "example.com;"}, "flaskstack_server_name"),
-    ({"flaskstack_client_max_body_size": "75 MB"}, "flaskstack_client_max_body_size"),
-    ({"flaskstack_rate_limit": -1}, "flaskstack_rate_limit"),
-    ({"flaskstack_static_locations": [{"url": "static", "path": "/srv/x"}]}, "flaskstack_static_locations"),
-    ({"flaskstack_static_locations": [{"url": "/static/", "path": "static"}]}, "flaskstack_static_locations"),
-    ({"flaskstack_tls": True}, "flaskstack_tls_self_signed"),
-    ({"flaskstack_tls": True, "flaskstack_tls_self_signed": True, "flaskstack_https_port": 80}, "flaskstack_https_port"),
-    ({"flaskstack_tls": True, "flaskstack_tls_certificate_file": "fullchain.pem", "flaskstack_tls_certificate_key_file": "key.pem"},
-     "flaskstack_tls_certificate_file"),
-    ({"flaskstack_tls": True, "flaskstack_tls_certificate": "-----BEGIN CERTIFICATE-----\nx"}, "flaskstack_tls_certificate_key"),
+    ({"nginx_client_max_body_size": "75 MB"}, "nginx_client_max_body_size"),
+    ({"nginx_rate_limit": -1}, "nginx_rate_limit"),
+    ({"nginx_static_locations": [{"url": "static", "path": "/srv/x"}]}, "nginx_static_locations"),
+    ({"nginx_static_locations": [{"url": "/static/", "path": "static"}]}, "nginx_static_locations"),
+    ({"flaskstack_tls": True}, "nginx_tls_self_signed"),
+    ({"flaskstack_tls": True, "nginx_tls_self_signed": True, "flaskstack_https_port": 80}, "flaskstack_https_port"),
+    ({"flaskstack_tls": True, "nginx_tls_certificate_file": "fullchain.pem", "nginx_tls_certificate_key_file": "key.pem"},
+     "nginx_tls_certificate_file"),
+    ({"flaskstack_tls": True, "nginx_tls_certificate": "-----BEGIN CERTIFICATE-----\nx"}, "nginx_tls_certificate_key"),
     ({"flaskstack_tls": "sometimes"}, "flaskstack_tls"),
-    ({"flaskstack_hsts": "maybe"}, "flaskstack_hsts"),
-    ({"flaskstack_acme_webroot": "acme"}, "flaskstack_acme_webroot"),
+    ({"nginx_hsts": "maybe"}, "nginx_hsts"),
+    ({"nginx_acme_webroot": "acme"}, "nginx_acme_webroot"),
     ({"flaskstack_firewall": "maybe"}, "flaskstack_firewall"),
     ({"flaskstack_firewall_uwsgi_ports": [8000, 99999]}, "flaskstack_firewall_uwsgi_ports"),
     ({"flaskstack_rolling_batch": 0}, "flaskstack_rolling_batch"),
@@ -119,8 +119,8 @@ def test_good_settings_pass_the_checks(run_ansible):
 
 
 def test_deploy_playbook_checks_first_too(run_ansible):
-    result, out = run_site(run_ansible, {"flaskstack_app_wsgi": "app_flask"}, playbook="deploy.yml")
-    assert_refused_before_any_server(result, out, "flaskstack_app_wsgi")
+    result, out = run_site(run_ansible, {"flask_app_wsgi": "app_flask"}, playbook="deploy.yml")
+    assert_refused_before_any_server(result, out, "flask_app_wsgi")
 
 
 def write_inventory(tmp_path, hosts_vars, app, web):
@@ -168,26 +168,26 @@ SECRET = "s3cr3t-Vault-Value-4711"
 @pytest.mark.parametrize(
     ("secrets", "named"),
     [
-        (f"SECRET_KEY={SECRET}", "flaskstack_app_secrets"),
-        ([f"SECRET_KEY={SECRET}"], "flaskstack_app_secrets"),
-        ({"SECRET_KEY": f"{SECRET}\nsecond line"}, "flaskstack_app_secrets"),
-        ({"SECRET KEY": SECRET}, "flaskstack_app_secrets"),
+        (f"SECRET_KEY={SECRET}", "flask_app_secrets"),
+        ([f"SECRET_KEY={SECRET}"], "flask_app_secrets"),
+        ({"SECRET_KEY": f"{SECRET}\nsecond line"}, "flask_app_secrets"),
+        ({"SECRET KEY": SECRET}, "flask_app_secrets"),
     ],
     ids=["string", "list", "two-lines", "bad-key"],
 )
 def test_bad_secrets_are_refused_without_showing_them(run_ansible, secrets, named):
-    result, out = run_site(run_ansible, {"flaskstack_app_secrets": secrets}, verbose=True)
+    result, out = run_site(run_ansible, {"flask_app_secrets": secrets}, verbose=True)
     assert_refused_before_any_server(result, out, named)
     assert SECRET not in out, out
 
 
 def test_secrets_are_not_shown_when_another_setting_fails(run_ansible):
-    result, out = run_site(run_ansible, {"flaskstack_app_secrets": {"SECRET_KEY": SECRET}, "nginx_upstream_method": "hash"}, verbose=True)
+    result, out = run_site(run_ansible, {"flask_app_secrets": {"SECRET_KEY": SECRET}, "nginx_upstream_method": "hash"}, verbose=True)
     assert_refused_before_any_server(result, out, "nginx_upstream_hash_key")
     assert SECRET not in out, out
 
 
 def test_secrets_are_not_shown_when_the_checks_pass(run_ansible):
-    result, out = run_site(run_ansible, {"flaskstack_app_secrets": {"SECRET_KEY": SECRET}}, verbose=True)
+    result, out = run_site(run_ansible, {"flask_app_secrets": {"SECRET_KEY": SECRET}}, verbose=True)
     assert "UNREACHABLE" in out and "failed=0" in out, out
     assert SECRET not in out, out

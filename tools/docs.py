@@ -6,14 +6,13 @@ Sources and the parts they generate (between "<!-- generated: NAME -->" and
   roles/<role>/meta/argument_specs.yml -> roles/<role>/README.md "variables"
       (every option of the main entry point) and "entry-points"
   roles/<role>/tasks/*.yml              -> roles/<role>/README.md "tags"
-  playbooks/vars/settings_spec.yml      -> docs/settings.md "settings"
+  roles/site/meta/argument_specs.yml    -> docs/settings.md "settings" (the site settings)
 
     python tools/docs.py          # rewrite what is stale
     python tools/docs.py --check  # exit 1 naming each stale file (the tests run this)
 """
 
 import argparse
-import ast
 import re
 import sys
 from pathlib import Path
@@ -56,15 +55,13 @@ def description(spec):
     return cell(text)
 
 
-def options_table(options, defaults=None):
+def options_table(options):
     lines = ["| variable | type | default | description |", "|---|---|---|---|"]
     for name, spec in options.items():
         if spec.get("required"):
             default = "(required)"
         elif "default" in spec:
             default = f"`{inline(spec['default'])}`"
-        elif defaults and name in defaults:
-            default = f"`{defaults[name]}`"
         else:
             default = "(none)"
         if not missing_description(spec):
@@ -111,30 +108,12 @@ def tags_list(role, role_dir):
     return "\n".join(lines) + "\n"
 
 
-def stack_defaults():
-    """The defaults of the site settings, as the playbooks write them: `flaskstack_x | default(...)` (stack.yml first)."""
-    files = [ROOT / "playbooks/vars/stack.yml"] + sorted(ROOT.glob("playbooks/**/*.yml"))
-    text = "\n".join(path.read_text() for path in files)
-    found = {}
-    for match in re.finditer(r"\b(flaskstack_[a-z0-9_]+) \| default\(((?:[^()]|\([^()]*\))*)\)", text):
-        name, expression = match.groups()
-        try:
-            value = inline(ast.literal_eval(expression))
-        except (ValueError, SyntaxError):
-            value = expression
-        found.setdefault(name, value)
-    return found
-
-
 def problems():
     """Every spec problem the docs would hide: options without a description."""
     out = []
     for spec_file in sorted(ROOT.glob("roles/*/meta/argument_specs.yml")):
         options = yaml.safe_load(spec_file.read_text())["argument_specs"]["main"]["options"]
         out += [f"{spec_file.relative_to(ROOT)}: {name} has no description" for name, s in options.items() if missing_description(s)]
-    settings = yaml.safe_load((ROOT / "playbooks/vars/settings_spec.yml").read_text())
-    settings = settings[next(iter(settings))]
-    out += [f"playbooks/vars/settings_spec.yml: {name} has no description" for name, s in settings.items() if missing_description(s)]
     return out
 
 
@@ -150,9 +129,8 @@ def generated():
             "tags": tags_list(role_dir.name, role_dir),
             "example": "```yaml\n" + (ROOT / "examples" / "roles" / f"{role_dir.name}.yml").read_text() + "```\n",
         }
-    settings = yaml.safe_load((ROOT / "playbooks/vars/settings_spec.yml").read_text())
-    settings = settings[next(iter(settings))]
-    parts[ROOT / "docs/settings.md"] = {"settings": options_table(settings, stack_defaults())}
+    settings = yaml.safe_load((ROOT / "roles/site/meta/argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
+    parts[ROOT / "docs/settings.md"] = {"settings": options_table(settings)}
     return parts
 
 

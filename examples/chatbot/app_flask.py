@@ -31,7 +31,7 @@ def load_model(path):
 
 MODEL = load_model(MODEL_PATH)
 app = Flask(__name__)
-# Signs session cookies. It comes from the vault (flaskstack_app_secrets)
+# Signs session cookies. It comes from the vault (flask_app_secrets)
 # through the environment file, never from the code.
 app.config["SECRET_KEY"] = os.environ.get("SECRET_KEY")
 

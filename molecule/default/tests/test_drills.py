@@ -57,7 +57,7 @@ def vault(tmp_path_factory):
     password.write_text(secrets.token_hex(16) + "\n")
     password.chmod(0o600)
     vars_file = root / "vault.yml"
-    lines = ["vault_flaskstack_app_secrets:"] + [f'  {key}: "{value}"' for key, value in SECRETS.items()]
+    lines = ["vault_flask_app_secrets:"] + [f'  {key}: "{value}"' for key, value in SECRETS.items()]
     vars_file.write_text("\n".join(lines) + "\n")
     ansible_vault = str(Path(subprocess.check_output(["which", "ansible-playbook"], text=True).strip()).parent / "ansible-vault")
     subprocess.run([ansible_vault, "encrypt", "--vault-password-file", str(password), str(vars_file)], check=True, capture_output=True)
@@ -78,7 +78,7 @@ def failed_pip_deploy(vault, tmp_path_factory):
     port = published_port(DRILL)
     before = request(port, "GET", "/health").text()
     with LoadClient([("127.0.0.1", port)], path="/health", concurrency=4, max_seconds=300) as load:
-        result = run_playbook("deploy.yml", {"flaskstack_app_src": app}, args=["-v", *vault])
+        result = run_playbook("deploy.yml", {"flask_app_src": app}, args=["-v", *vault])
     after = request(port, "GET", "/health").text()
     return result, load.report(), before, after
 
@@ -233,15 +233,15 @@ def test_two_runs_at_once_the_second_waits_or_stops(vault, tmp_path_factory):
         time.sleep(delay)
         results[name] = run_playbook("deploy.yml", extra, args=vault)
 
-    first = threading.Thread(target=run, args=("first", {"flaskstack_app_src": app}))
+    first = threading.Thread(target=run, args=("first", {"flask_app_src": app}))
     first.start()
     start = time.monotonic()
     while sudo(host, "test -d /run/flaskstack/deploy.lock").rc != 0:
         assert time.monotonic() - start < 120 and first.is_alive(), "the first run never took the lock"
         time.sleep(0.5)
     # One run that waits at most 3 s, one that waits as long as it takes.
-    impatient = threading.Thread(target=run, args=("impatient", {"flaskstack_app_src": app, "flaskstack_lock_wait": 3}))
-    patient = threading.Thread(target=run, args=("patient", {"flaskstack_app_src": app}))
+    impatient = threading.Thread(target=run, args=("impatient", {"flask_app_src": app, "flaskstack_lock_wait": 3}))
+    patient = threading.Thread(target=run, args=("patient", {"flask_app_src": app}))
     impatient.start()
     patient.start()
     for thread in (first, impatient, patient):

@@ -160,7 +160,7 @@ def test_round_robin_sends_requests_to_both_instances(host):
 
 
 def test_a_backend_marked_down_gets_no_traffic(host):
-    down = {"flaskstack_upstream_servers": [{"server": "127.0.0.1:8000"}, {"server": "127.0.0.1:8001", "down": True}]}
+    down = {"nginx_upstream_servers": [{"server": "127.0.0.1:8000"}, {"server": "127.0.0.1:8001", "down": True}]}
     try:
         result = run_playbook(SITES, down)
         assert result.returncode == 0, result.output[-3000:]
@@ -235,8 +235,8 @@ def support_app(**more):
         flaskstack_uwsgi_port=8002,
         flaskstack_server_name=SUPPORT,
         flaskstack_tls=False,
-        flaskstack_upstream_servers=[{"server": "127.0.0.1:8002"}],
-        flaskstack_app_public_dirs=[],
+        nginx_upstream_servers=[{"server": "127.0.0.1:8002"}],
+        flask_app_public_dirs=[],
     )
     settings.update(more)
     return settings
@@ -261,7 +261,7 @@ def test_a_second_app_deploys_and_breaks_without_touching_the_first(host, tmp_pa
 
     broken = make_version(tmp_path, 9, "import")
     with LoadClient([("127.0.0.1", HTTPS)], path="/health", headers={"Host": CHAT}, tls=True, max_seconds=300) as load:
-        result = run_playbook("deploy.yml", support_app(flaskstack_app_src=broken))
+        result = run_playbook("deploy.yml", support_app(flask_app_src=broken))
     report = load.report()
     print(f"chatbot while support got a broken release: {load.summary()}")
     assert result.returncode != 0 and "was not put live" in result.output, result.output[-4000:]

@@ -132,7 +132,7 @@ def deploy_under_load(extra_vars):
 
 
 def test_rolling_deploy_under_load_drops_no_request(host, apps):
-    result, fast, slow = deploy_under_load({"flaskstack_app_src": apps["v2"]})
+    result, fast, slow = deploy_under_load({"flask_app_src": apps["v2"]})
     assert result.returncode == 0, result.output[-4000:]
     assert fast["failed"] == 0 and slow["failed"] == 0, (fast, slow)
     assert slow["ok"] >= 10, slow
@@ -146,7 +146,7 @@ def test_rolling_deploy_under_load_drops_no_request(host, apps):
 
 
 def test_rolling_deploy_stops_where_a_node_fails_its_health_check(host, apps):
-    result, fast, slow = deploy_under_load({"flaskstack_app_src": apps["v3"]})
+    result, fast, slow = deploy_under_load({"flask_app_src": apps["v3"]})
     assert result.returncode != 0
     assert "Deploy stopped at flaskstack-app2" in result.output, result.output[-4000:]
     assert "failed its health check" in result.output

@@ -86,7 +86,7 @@ def test_converge_put_v1_live(host, port, releases):
 
 
 def test_deploy_v2_under_load_drops_no_request(host, port, apps, releases):
-    result, report = deploy_under_load(port, "deploy.yml", {"flaskstack_app_src": apps["v2"]})
+    result, report = deploy_under_load(port, "deploy.yml", {"flask_app_src": apps["v2"]})
     assert result.returncode == 0, result.output
     assert report["failed"] == 0, report
     assert report["ok"] > 50, f"too little load to prove anything: {report}"
@@ -102,7 +102,7 @@ def test_code_only_release_reuses_the_virtualenv(host, releases):
 
 
 def test_broken_import_is_never_put_live(host, port, apps, releases):
-    result, report = deploy_under_load(port, "deploy.yml", {"flaskstack_app_src": apps["v3"]})
+    result, report = deploy_under_load(port, "deploy.yml", {"flask_app_src": apps["v3"]})
     assert result.returncode != 0, result.output
     assert "RuntimeError: v3 is broken on purpose" in result.output, result.output
     assert "was not put live" in result.output, result.output
@@ -112,7 +112,7 @@ def test_broken_import_is_never_put_live(host, port, apps, releases):
 
 
 def test_failed_health_check_rolls_back(host, port, apps, releases):
-    result, report = deploy_under_load(port, "deploy.yml", {"flaskstack_app_src": apps["v4"]})
+    result, report = deploy_under_load(port, "deploy.yml", {"flask_app_src": apps["v4"]})
     assert result.returncode != 0, result.output
     out = " ".join(result.output.split())
     assert "failed its health check" in out, result.output
@@ -156,9 +156,9 @@ def test_git_source(host, port, apps, tmp_path, releases):
     )
     assert copied.returncode == 0, copied.stderr
     git_vars = {
-        "flaskstack_app_source": "git",
-        "flaskstack_app_git_repo": "file:///srv/gitrepos/chatbot.git",
-        "flaskstack_app_git_version": "v5",
+        "flask_app_source": "git",
+        "flask_app_git_repo": "file:///srv/gitrepos/chatbot.git",
+        "flask_app_git_version": "v5",
     }
     result = run_playbook("site.yml", git_vars)
     assert result.returncode == 0, result.output
@@ -171,7 +171,7 @@ def test_git_source(host, port, apps, tmp_path, releases):
 def test_archive_source(host, port, apps, tmp_path, releases):
     archive = tmp_path / "chatbot-6.tar.gz"
     subprocess.run(["tar", "-C", apps["v6"], "-czf", str(archive), "."], check=True)
-    result = run_playbook("deploy.yml", {"flaskstack_app_source": "archive", "flaskstack_app_package_file": str(archive)})
+    result = run_playbook("deploy.yml", {"flask_app_source": "archive", "flask_app_package_file": str(archive)})
     assert result.returncode == 0, result.output
     assert version_of(port) == "6"
     releases["6"] = current_release(host)
@@ -199,10 +199,10 @@ def test_wheel_source_with_an_app_factory(host, port, apps, tmp_path, releases):
     result = run_playbook(
         "deploy.yml",
         {
-            "flaskstack_app_source": "wheel",
-            "flaskstack_app_package_file": str(wheel),
-            "flaskstack_app_requirements_file": "",
-            "flaskstack_app_wsgi": "chatbot_pkg:create_app()",
+            "flask_app_source": "wheel",
+            "flask_app_package_file": str(wheel),
+            "flask_app_requirements_file": "",
+            "flask_app_wsgi": "chatbot_pkg:create_app()",
         },
     )
     assert result.returncode == 0, result.output
@@ -214,12 +214,12 @@ def test_packages_only_source(host, port, releases):
     result = run_playbook(
         "deploy.yml",
         {
-            "flaskstack_app_source": "packages",
-            "flaskstack_app_pip_packages": ["httpbin==0.10.2"],
-            "flaskstack_app_requirements_file": "",
-            "flaskstack_app_wsgi": "httpbin:app",
+            "flask_app_source": "packages",
+            "flask_app_pip_packages": ["httpbin==0.10.2"],
+            "flask_app_requirements_file": "",
+            "flask_app_wsgi": "httpbin:app",
             "flaskstack_healthcheck_path": "/status/200",
-            "flaskstack_keep_releases": 3,
+            "flask_app_keep_releases": 3,
         },
     )
     assert result.returncode == 0, result.output + journal(host, f"uwsgi-{APP}")
