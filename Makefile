@@ -12,7 +12,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 DEMO_PORT ?= 8080
 DEMO_IMAGE := localhost/flaskstack-debian12:latest
 
-.PHONY: docs demo demo-container bench bench-serving bench-paired bench-deploy bench-playbooks demo-clean test lint test-fast molecule images image-debian12 image-debian13 host-deps venv clean
+.PHONY: release-changelog docs demo demo-container bench bench-serving bench-paired bench-deploy bench-playbooks demo-clean test lint test-fast molecule images image-debian12 image-debian13 host-deps venv clean
 
 ## demo: deploy the example chat bot into a local systemd container, ask it something
 demo: demo-container
@@ -65,6 +65,12 @@ lint: venv host-deps
 	ansible-lint --profile production --strict
 	antsibull-changelog lint
 	bash tools/sanity.sh
+
+## release-changelog: release galaxy.yml's version: the fragments into changelogs/changelog.yaml and CHANGELOG.md (fragments removed; commit the result)
+release-changelog: venv
+	antsibull-changelog lint
+	antsibull-changelog release
+	antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
 
 ## docs: regenerate the variable tables of the role READMEs and docs/settings.md
 docs: venv
