@@ -12,7 +12,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 DEMO_PORT ?= 8080
 DEMO_IMAGE := localhost/flaskstack-debian12:latest
 
-.PHONY: release-changelog docs demo demo-container bench bench-serving bench-paired bench-deploy bench-playbooks demo-clean test lint test-fast molecule images image-debian12 image-debian13 host-deps venv clean
+.PHONY: install release-changelog docs demo demo-container bench bench-serving bench-paired bench-deploy bench-playbooks demo-clean test lint test-fast molecule images image-debian12 image-debian13 host-deps venv clean
 
 ## demo: deploy the example chat bot into a local systemd container, ask it something
 demo: demo-container
@@ -65,6 +65,15 @@ lint: venv host-deps
 	ansible-lint --profile production --strict
 	antsibull-changelog lint
 	bash tools/sanity.sh
+
+INSTALL_PATH ?= $(HOME)/.ansible/collections
+INSTALL_BUILD ?= $(CURDIR)/build/install
+## install: build the collection and install it into INSTALL_PATH (default ~/.ansible/collections); works from the checkout, where plain `ansible-galaxy collection install` finds the checkout itself and says "Nothing to do"
+install:
+	rm -rf $(INSTALL_BUILD) && mkdir -p $(INSTALL_BUILD)
+	ansible-galaxy collection build --output-path $(INSTALL_BUILD) $(CURDIR)
+	ANSIBLE_COLLECTIONS_PATH=$(INSTALL_PATH) ansible-galaxy collection install --offline --force \
+	  -p $(INSTALL_PATH) $(INSTALL_BUILD)/flaskstack-deploy-*.tar.gz
 
 ## release-changelog: release galaxy.yml's version: the fragments into changelogs/changelog.yaml and CHANGELOG.md (fragments removed; commit the result)
 release-changelog: venv
