@@ -9,6 +9,9 @@ export PATH := $(VENV)/bin:$(PATH)
 export CONTAINERS_CONF := $(CURDIR)/molecule/shared/containers.conf
 export MOLECULE_GLOB := molecule/*/molecule.yml
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+# aar-doc in a venv of its own: it needs typer<0.28, the dev venv has 0.29.
+AAR_DOC_VENV := $(CURDIR)/.cache/aar-doc
+export AAR_DOC := $(AAR_DOC_VENV)/bin/aar-doc
 
 DEMO_PORT ?= 8080
 DEMO_IMAGE := localhost/flaskstack-debian12:latest
@@ -89,12 +92,17 @@ release-changelog: venv
 	antsibull-changelog release
 	antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
 
-## docs: regenerate the variable tables of the role READMEs and docs/settings.md
-docs: venv
+## docs: regenerate the role READMEs' variables (aar-doc), entry points, examples and tags, and docs/settings.md
+docs: venv $(AAR_DOC_VENV)/.installed
 	python tools/docs.py
 
+$(AAR_DOC_VENV)/.installed: tools/aar-doc/requirements.txt
+	python3 -m venv $(AAR_DOC_VENV)
+	$(AAR_DOC_VENV)/bin/pip install -q -r tools/aar-doc/requirements.txt
+	touch $@
+
 ## test-fast: the tests without containers (tests/), two at a time
-test-fast: venv host-deps
+test-fast: venv host-deps $(AAR_DOC_VENV)/.installed
 	pytest -q -p no:cacheprovider -n 2 tests
 
 ## molecule: every Molecule scenario, two at a time (MOLECULE_JOBS), longest first; logs in .molecule-logs/
