@@ -133,10 +133,10 @@ def failed_task(output):
                 message.append(more.strip())
             break
     text = " ".join(message)
-    for marker in ("original message: ", "msg: "):
+    for marker in ("msg: ", "original message: ", "): "):
         if marker in text:
             text = text.split(marker)[-1]
-    text = text[-300:] if len(text) > 300 else text
+    text = text[:300]
     return f"task '{task}': {text}" if task else text
 
 
