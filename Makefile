@@ -89,7 +89,7 @@ test-matrix: venv
 ## release-changelog: release galaxy.yml's version: the fragments into changelogs/changelog.yaml and CHANGELOG.md (fragments removed; commit the result)
 release-changelog: venv
 	antsibull-changelog lint
-	antsibull-changelog release
+	antsibull-changelog release --reload-plugins
 	antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
 
 ## docs: regenerate the role READMEs' variables (aar-doc), entry points, examples and tags, and docs/settings.md
