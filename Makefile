@@ -1,4 +1,5 @@
-# The commands README documents. `make demo` and `make test` do all set-up on
+# The commands README documents (`make help` lists every target with one line).
+# `make demo` and `make test` do all set-up on
 # a fresh Debian or Ubuntu machine (run as root, or as a user with sudo).
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -8,11 +9,14 @@ export PATH := $(VENV)/bin:$(PATH)
 export CONTAINERS_CONF := $(CURDIR)/molecule/shared/containers.conf
 export MOLECULE_GLOB := molecule/*/molecule.yml
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+# aar-doc in a venv of its own: it needs typer<0.28, the dev venv has 0.29.
+AAR_DOC_VENV := $(CURDIR)/.cache/aar-doc
+export AAR_DOC := $(AAR_DOC_VENV)/bin/aar-doc
 
 DEMO_PORT ?= 8080
 DEMO_IMAGE := localhost/flaskstack-debian12:latest
 
-.PHONY: docs demo demo-container bench bench-serving bench-paired bench-deploy bench-playbooks demo-clean test lint test-fast molecule images image-debian12 image-debian13 host-deps venv clean
+.PHONY: help test-matrix install release-changelog docs demo demo-container bench bench-serving bench-paired bench-deploy bench-playbooks demo-clean test lint test-fast molecule images image-debian12 image-debian13 host-deps venv clean
 
 ## demo: deploy the example chat bot into a local systemd container, ask it something
 demo: demo-container
@@ -32,6 +36,7 @@ bench-serving: venv image-debian12 $(VENV)/.bench
 bench-paired: venv image-debian12 $(VENV)/.bench
 	python bench/paired.py
 
+## bench-deploy: deploy.yml against site.yml on the demo container (writes docs/bench-deploy.md)
 bench-deploy: demo-container
 	python bench/deploy_timing.py
 
@@ -43,6 +48,7 @@ $(VENV)/.bench: bench/requirements.txt | venv
 	$(VENV)/bin/pip install -q -r bench/requirements.txt
 	touch $@
 
+## demo-container: start the demo container (Debian 12 with systemd, port DEMO_PORT on loopback) if it is not running
 demo-container: venv image-debian12
 	@if ! podman container exists flaskstack-demo; then \
 	  podman run -d --name flaskstack-demo --hostname flaskstack-demo --systemd=always \
@@ -60,29 +66,59 @@ demo-clean:
 ## test: lint (with the changelog fragments and ansible-test sanity), fast tests, then the Molecule scenarios (converge, idempotence, verify)
 test: lint test-fast molecule
 
+## lint: yamllint, ansible-lint (production profile), the changelog fragments, ansible-test sanity
 lint: venv host-deps
 	yamllint --strict .
 	ansible-lint --profile production --strict
 	antsibull-changelog lint
 	bash tools/sanity.sh
 
-## docs: regenerate the variable tables of the role READMEs and docs/settings.md
-docs: venv
+INSTALL_PATH ?= $(HOME)/.ansible/collections
+INSTALL_BUILD ?= $(CURDIR)/build/install
+## install: build the collection and install it into INSTALL_PATH (~/.ansible/collections), also from inside a checkout (where plain ansible-galaxy says "Nothing to do")
+install:
+	rm -rf $(INSTALL_BUILD) && mkdir -p $(INSTALL_BUILD)
+	ansible-galaxy collection build --output-path $(INSTALL_BUILD) $(CURDIR)
+	ANSIBLE_COLLECTIONS_PATH=$(INSTALL_PATH) ansible-galaxy collection install --offline --force \
+	  -p $(INSTALL_PATH) $(INSTALL_BUILD)/flaskstack-deploy-*.tar.gz
+
+## test-matrix: syntax-check every playbook and run check.yml on each ansible-core minor version, one cached venv each under .cache/matrix (tools/version_matrix.py)
+test-matrix: venv
+	python3 tools/version_matrix.py
+
+## release-changelog: release galaxy.yml's version: the fragments into changelogs/changelog.yaml and CHANGELOG.md (fragments removed; commit the result)
+release-changelog: venv
+	antsibull-changelog lint
+	antsibull-changelog release --reload-plugins
+	antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
+
+## docs: regenerate the role READMEs' variables (aar-doc), entry points, examples and tags, and docs/settings.md
+docs: venv $(AAR_DOC_VENV)/.installed
 	python tools/docs.py
 
-test-fast: venv host-deps
+$(AAR_DOC_VENV)/.installed: tools/aar-doc/requirements.txt
+	python3 -m venv $(AAR_DOC_VENV)
+	$(AAR_DOC_VENV)/bin/pip install -q -r tools/aar-doc/requirements.txt
+	touch $@
+
+## test-fast: the tests without containers (tests/), two at a time
+test-fast: venv host-deps $(AAR_DOC_VENV)/.installed
 	pytest -q -p no:cacheprovider -n 2 tests
 
-# Scenarios run two at a time (MOLECULE_JOBS), longest first; logs in .molecule-logs/.
+## molecule: every Molecule scenario, two at a time (MOLECULE_JOBS), longest first; logs in .molecule-logs/
 molecule: venv images
 	sh molecule/shared/run_scenarios.sh
 
+## images: build the Debian 12 and 13 test images if missing
 images: image-debian12 image-debian13
+## image-debian12: build localhost/flaskstack-debian12 from debootstrap if missing
 image-debian12: host-deps
 	molecule/shared/build_image.sh bookworm localhost/flaskstack-debian12:latest
+## image-debian13: build localhost/flaskstack-debian13 from debootstrap if missing
 image-debian13: host-deps
 	molecule/shared/build_image.sh trixie localhost/flaskstack-debian13:latest
 
+## host-deps: apt-get install what the demo and the tests need on this machine (podman, runc, debootstrap, nginx, nft...)
 host-deps:
 	@missing=""; \
 	for pair in podman:podman runc:runc debootstrap:debootstrap nginx:nginx-light curl:curl nft:nftables shellcheck:shellcheck; do \
@@ -93,11 +129,17 @@ host-deps:
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
 	fi
 
+## venv: .venv with the pinned tools of requirements-dev.txt
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements-dev.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q -r requirements-dev.txt
 	touch $@
 
+## clean: remove .venv, .cache (the version matrix's venvs) and build/
 clean:
 	rm -rf $(VENV) .cache build
+
+## help: list every target with one line
+help:
+	@sed -n 's/^## \([a-z0-9-]*\): /\1\t/p' $(MAKEFILE_LIST) | awk -F'\t' '{ printf "  %-18s %s\n", $$1, $$2 }'

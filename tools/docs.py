@@ -3,24 +3,58 @@
 
 Sources and the parts they generate (between "<!-- generated: NAME -->" and
 "<!-- end generated -->" markers; the rest of each file is written by hand):
-  roles/<role>/meta/argument_specs.yml -> roles/<role>/README.md "variables"
-      (every option of the main entry point) and "entry-points"
+  roles/<role>/meta/argument_specs.yml -> roles/<role>/README.md, between
+      "<!-- BEGIN_ANSIBLE_DOCS -->" and "<!-- END_ANSIBLE_DOCS -->": the
+      variables of the main entry point and the entry points, rendered by
+      aar-doc (a maintained tool, on PyPI) with tools/aar-doc/role.md.j2
   roles/<role>/tasks/*.yml              -> roles/<role>/README.md "tags"
+  examples/roles/<role>.yml             -> roles/<role>/README.md "example"
   roles/site/meta/argument_specs.yml    -> docs/settings.md "settings" (the site settings)
+
+A README that still has "variables" and "entry-points" markers instead of
+aar-doc's gets them from this script (until every README has moved; then
+entry_points_list goes).
 
     python tools/docs.py          # rewrite what is stale
     python tools/docs.py --check  # exit 1 naming each stale file (the tests run this)
+
+aar-doc comes from AAR_DOC (make docs and make test-fast set it to
+.cache/aar-doc/bin/aar-doc, a venv of its own: aar-doc needs typer<0.28).
 """
 
 import argparse
+import os
 import re
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 MARK = re.compile(r"(<!-- generated: (?P<name>[a-z-]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
+AAR_BEGIN, AAR_END = "<!-- BEGIN_ANSIBLE_DOCS -->\n", "<!-- END_ANSIBLE_DOCS -->\n"
+AAR_MARK = re.compile(re.escape(AAR_BEGIN) + ".*?" + re.escape(AAR_END), re.S)
+AAR_TEMPLATE = ROOT / "tools" / "aar-doc" / "role.md.j2"
+
+
+def aar_doc(role_dir):
+    """The role's variables and entry points as aar-doc renders them (markers included)."""
+    tool = os.environ.get("AAR_DOC") or shutil.which("aar-doc")
+    if not tool and (ROOT / ".cache/aar-doc/bin/aar-doc").exists():
+        tool = str(ROOT / ".cache/aar-doc/bin/aar-doc")
+    if not tool:
+        sys.exit(f"{role_dir.relative_to(ROOT)}/README.md has aar-doc's markers, but aar-doc is missing: run `make docs` (or set AAR_DOC)")
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / role_dir.name
+        shutil.copytree(role_dir / "meta", copy / "meta")
+        (copy / "README.md").write_text(AAR_BEGIN + AAR_END)
+        result = subprocess.run([tool, "--output-template", str(AAR_TEMPLATE), str(copy), "markdown"], capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            sys.exit(f"aar-doc failed on {role_dir.relative_to(ROOT)}:\n{result.stdout}{result.stderr}")
+        return (copy / "README.md").read_text()
 
 
 def inline(value):
@@ -124,11 +158,14 @@ def generated():
         role_dir = spec_file.parents[1]
         specs = yaml.safe_load(spec_file.read_text())["argument_specs"]
         parts[role_dir / "README.md"] = {
-            "variables": options_table(specs["main"]["options"]),
-            "entry-points": entry_points_list(specs),
             "tags": tags_list(role_dir.name, role_dir),
             "example": "```yaml\n" + (ROOT / "examples" / "roles" / f"{role_dir.name}.yml").read_text() + "```\n",
         }
+        if AAR_BEGIN in (role_dir / "README.md").read_text():
+            parts[role_dir / "README.md"]["aar-doc"] = aar_doc(role_dir)
+        else:
+            parts[role_dir / "README.md"]["variables"] = options_table(specs["main"]["options"])
+            parts[role_dir / "README.md"]["entry-points"] = entry_points_list(specs)
     settings = yaml.safe_load((ROOT / "roles/site/meta/argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
     parts[ROOT / "docs/settings.md"] = {"settings": options_table(settings)}
     return parts
@@ -136,6 +173,13 @@ def generated():
 
 def render(path, bodies):
     text = path.read_text()
+    bodies = dict(bodies)
+    new = text
+    block = bodies.pop("aar-doc", None)
+    if block is not None:
+        if AAR_MARK.search(text) is None:
+            sys.exit(f"{path.relative_to(ROOT)}: {AAR_BEGIN.strip()} without {AAR_END.strip()} on a line of its own")
+        new = AAR_MARK.sub(lambda match: block, text, count=1)
     seen = set()
 
     def replace(match):
@@ -145,7 +189,7 @@ def render(path, bodies):
         seen.add(name)
         return match.group(1) + bodies[name] + match.group(4)
 
-    new = MARK.sub(replace, text)
+    new = MARK.sub(replace, new)
     missing = set(bodies) - seen
     if missing:
         sys.exit(f"{path.relative_to(ROOT)}: no '<!-- generated: NAME -->' marker for {', '.join(sorted(missing))}")
