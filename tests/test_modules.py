@@ -1,4 +1,4 @@
-"""The uwsgi_stats module, against a stand-in stats server."""
+"""The uwsgi_stats_info module, against a stand-in stats server."""
 
 import json
 import socket
@@ -8,7 +8,7 @@ import threading
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "plugins" / "modules"))
-import uwsgi_stats  # noqa: E402
+import uwsgi_stats_info  # noqa: E402
 
 # What uWSGI 2.0 sends on its stats socket, trimmed to the fields that matter.
 STATS = {
@@ -38,10 +38,10 @@ def serve_once(path, payload):
     return thread
 
 
-def test_uwsgi_stats_sums_up_the_workers(tmp_path):
+def test_uwsgi_stats_info_sums_up_the_workers(tmp_path):
     path = str(tmp_path / "stats.sock")
     thread = serve_once(path, json.dumps(STATS).encode())
-    summary = uwsgi_stats.summary(uwsgi_stats.read_stats(path, 5))
+    summary = uwsgi_stats_info.summary(uwsgi_stats_info.read_stats(path, 5))
     thread.join(5)
     assert summary["requests"] == 42
     assert summary["listen_queue"] == 3 and summary["pid"] == 101 and summary["version"] == "2.0.31"
@@ -51,7 +51,7 @@ def test_uwsgi_stats_sums_up_the_workers(tmp_path):
     ]
 
 
-def test_uwsgi_stats_reports_a_missing_socket(run_ansible, tmp_path):
-    result = run_ansible(["ansible", "localhost", "-m", "flaskstack.deploy.uwsgi_stats", "-a", f"socket={tmp_path}/none.sock"])
+def test_uwsgi_stats_info_reports_a_missing_socket(run_ansible, tmp_path):
+    result = run_ansible(["ansible", "localhost", "-m", "flaskstack.deploy.uwsgi_stats_info", "-a", f"socket={tmp_path}/none.sock"])
     assert result.returncode != 0
     assert f"Cannot read uWSGI's stats from {tmp_path}/none.sock" in result.stdout, result.stdout
