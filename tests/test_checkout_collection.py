@@ -43,8 +43,9 @@ def test_ad_hoc_commands_use_the_checkout(run_ansible, other_install):
     doc = run_ansible(["ansible-doc", "-t", "module", "flaskstack.deploy.deploy_lock"], env=env)
     assert doc.returncode == 0, doc.stderr
     assert f"({ROOT}/collections/ansible_collections/flaskstack/deploy/plugins/modules/deploy_lock.py)" in doc.stdout, doc.stdout
-    module = run_ansible(["ansible", "localhost", "-m", "flaskstack.deploy.directories", "-a", '{"paths": []}'], env=env)
-    assert module.returncode == 0, module.stdout + module.stderr
+    # Resolved and run (it then fails: nothing listens on that socket).
+    module = run_ansible(["ansible", "localhost", "-m", "flaskstack.deploy.uwsgi_stats_info", "-a", "socket=/nonexistent.sock"], env=env)
+    assert "Cannot read uWSGI's stats from /nonexistent.sock" in module.stdout + module.stderr, module.stdout + module.stderr
 
 
 def test_make_install_from_the_checkout(tmp_path):

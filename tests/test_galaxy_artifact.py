@@ -62,8 +62,8 @@ REQUIRED = [
     "inventories/tencent/hosts.yml",
     "examples/chatbot/app_flask.py",
     "examples/models/chatbot-model.json",
-    *[f"roles/{role}/{part}" for role in ("firewall", "flask_app", "nginx", "python_venv", "uwsgi") for part in ("tasks/main.yml", "meta/argument_specs.yml", "README.md")],
-    *[f"plugins/modules/{name}.py" for name in ("deploy_lock", "directories", "look", "uwsgi_stats")],
+    *[f"roles/{role}/{part}" for role in ("firewall", "flask_app", "nginx", "python_venv", "site", "uwsgi") for part in ("tasks/main.yml", "meta/argument_specs.yml", "README.md")],
+    *[f"plugins/modules/{name}.py" for name in ("deploy_lock", "uwsgi_stats_info")],
 ]
 
 

@@ -170,8 +170,7 @@ def test_secrets_reach_the_app_only_through_its_environment_file(site_with_secre
 # Failure drills
 
 
-# Drift: a re-run skips what its look finds in place, so it must see what a
-# hand edit changed.
+# Drift: a re-run must see what a hand edit changed and put it back.
 
 
 def test_a_rerun_puts_back_what_was_changed_by_hand(vault, site_with_secrets):

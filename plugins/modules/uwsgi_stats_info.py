@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-module: uwsgi_stats
+module: uwsgi_stats_info
 short_description: What a uWSGI instance is doing, from its stats server
 description:
   - Connects to the stats server of a uWSGI instance (the C(stats) option; the uwsgi role serves it on
@@ -32,7 +32,7 @@ attributes:
 
 EXAMPLES = r"""
 - name: Read the chatbot's uWSGI stats
-  flaskstack.deploy.uwsgi_stats:
+  flaskstack.deploy.uwsgi_stats_info:
     socket: /run/uwsgi-chatbot/stats.sock
   register: stats
 
