@@ -5,10 +5,6 @@ import yaml
 from conftest import ROLES, ROOT
 
 
-# The site role holds the playbooks' site settings, named flaskstack_*.
-PREFIX = {"site": "flaskstack"}
-
-
 def load(role, path):
     return yaml.safe_load((ROOT / "roles" / role / path).read_text()) or {}
 
@@ -38,8 +34,7 @@ def test_every_option_has_a_type_and_a_description(role):
     for name, spec in options.items():
         assert spec.get("type"), f"{name}: no type"
         assert spec.get("description"), f"{name}: no description"
-        prefix = PREFIX.get(role, role)
-        assert name.startswith(prefix + "_"), f"{name}: public variables are named {prefix}_*"
+        assert name.startswith(role + "_"), f"{name}: public variables are named {role}_*"
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -14,7 +14,7 @@ BAD = {
     "flask_app": {"flask_app_wsgi": "no callable"},
     "nginx": {"nginx_listen_port": 0},
     "python_venv": {"python_venv_path": "relative/venv"},
-    "site": {"flaskstack_http_port": 0},
+    "flaskstack": {"flaskstack_http_port": 0},
     "uwsgi": {"uwsgi_processes": -1},
 }
 

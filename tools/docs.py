@@ -9,7 +9,7 @@ Sources and the parts they generate (between "<!-- generated: NAME -->" and
       aar-doc (a maintained tool, on PyPI) with tools/aar-doc/role.md.j2
   roles/<role>/tasks/*.yml              -> roles/<role>/README.md "tags"
   examples/roles/<role>.yml             -> roles/<role>/README.md "example"
-  roles/site/meta/argument_specs.yml    -> docs/settings.md "settings" (the site settings)
+  roles/flaskstack/meta/argument_specs.yml    -> docs/settings.md "settings" (the site settings)
 
 A README that still has "variables" and "entry-points" markers instead of
 aar-doc's gets them from this script (until every README has moved; then
@@ -166,7 +166,7 @@ def generated():
         else:
             parts[role_dir / "README.md"]["variables"] = options_table(specs["main"]["options"])
             parts[role_dir / "README.md"]["entry-points"] = entry_points_list(specs)
-    settings = yaml.safe_load((ROOT / "roles/site/meta/argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
+    settings = yaml.safe_load((ROOT / "roles/flaskstack/meta/argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
     parts[ROOT / "docs/settings.md"] = {"settings": options_table(settings)}
     return parts
 
