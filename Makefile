@@ -63,8 +63,8 @@ demo-container: venv image-debian12
 demo-clean:
 	podman rm -f flaskstack-demo
 
-## test: lint (with the changelog fragments and ansible-test sanity), fast tests, then the Molecule scenarios (converge, idempotence, verify)
-test: lint test-fast molecule
+## test: lint (with the changelog fragments and ansible-test sanity), fast tests, the ansible-core version matrix, then the Molecule scenarios (converge, idempotence, verify)
+test: lint test-fast test-matrix molecule
 
 ## lint: yamllint, ansible-lint (production profile), the changelog fragments, ansible-test sanity
 lint: venv host-deps
