@@ -11,10 +11,6 @@ Sources and the parts they generate (between "<!-- generated: NAME -->" and
   examples/roles/<role>.yml             -> roles/<role>/README.md "example"
   roles/flaskstack/meta/argument_specs.yml    -> docs/settings.md "settings" (the site settings)
 
-A README that still has "variables" and "entry-points" markers instead of
-aar-doc's gets them from this script (until every README has moved; then
-entry_points_list goes).
-
     python tools/docs.py          # rewrite what is stale
     python tools/docs.py --check  # exit 1 naming each stale file (the tests run this)
 
@@ -107,13 +103,6 @@ def missing_description(spec):
     return not spec.get("description")
 
 
-def entry_points_list(specs):
-    lines = []
-    for name, entry in specs.items():
-        lines.append(f"- `{name}`" + ("" if name == "main" else f" (`tasks_from: {name}`)") + f": {cell(entry.get('short_description', ''))}")
-    return "\n".join(lines) + "\n"
-
-
 def role_tags(role_dir):
     """Tags used in a role's task files, with the task files that carry them."""
     found = {}
@@ -156,16 +145,11 @@ def generated():
     parts = {}
     for spec_file in sorted(ROOT.glob("roles/*/meta/argument_specs.yml")):
         role_dir = spec_file.parents[1]
-        specs = yaml.safe_load(spec_file.read_text())["argument_specs"]
         parts[role_dir / "README.md"] = {
             "tags": tags_list(role_dir.name, role_dir),
             "example": "```yaml\n" + (ROOT / "examples" / "roles" / f"{role_dir.name}.yml").read_text() + "```\n",
         }
-        if AAR_BEGIN in (role_dir / "README.md").read_text():
-            parts[role_dir / "README.md"]["aar-doc"] = aar_doc(role_dir)
-        else:
-            parts[role_dir / "README.md"]["variables"] = options_table(specs["main"]["options"])
-            parts[role_dir / "README.md"]["entry-points"] = entry_points_list(specs)
+        parts[role_dir / "README.md"]["aar-doc"] = aar_doc(role_dir)
     settings = yaml.safe_load((ROOT / "roles/flaskstack/meta/argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
     parts[ROOT / "docs/settings.md"] = {"settings": options_table(settings)}
     return parts
