@@ -63,8 +63,13 @@ demo-container: venv image-debian12
 demo-clean:
 	podman rm -f flaskstack-demo
 
-## test: lint (with the changelog fragments and ansible-test sanity), fast tests, the ansible-core version matrix, then the Molecule scenarios (converge, idempotence, verify)
-test: lint test-fast test-matrix molecule
+## test: lint (with the changelog fragments and ansible-test sanity), fast tests, the ansible-core version matrix, then the Molecule scenarios (converge, idempotence, verify); prints each stage's time
+test:
+	@for stage in lint test-fast test-matrix molecule; do \
+	  start=$$(date +%s); \
+	  $(MAKE) --no-print-directory $$stage || { echo "=== stage $$stage FAILED after $$(( $$(date +%s) - start )) s"; exit 1; }; \
+	  echo "=== stage $$stage passed in $$(( $$(date +%s) - start )) s"; \
+	done
 
 ## lint: yamllint, ansible-lint (production profile), the changelog fragments, ansible-test sanity
 lint: venv host-deps
