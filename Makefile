@@ -126,7 +126,7 @@ image-debian13: host-deps
 ## host-deps: apt-get install what the demo and the tests need on this machine (podman, runc, debootstrap, nginx, nft...)
 host-deps:
 	@missing=""; \
-	for pair in podman:podman runc:runc debootstrap:debootstrap nginx:nginx-light curl:curl nft:nftables shellcheck:shellcheck; do \
+	for pair in podman:podman runc:runc debootstrap:debootstrap nginx:nginx-light curl:curl nft:nftables shellcheck:shellcheck ssh-keygen:openssh-client; do \
 	  command -v "$${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/$${pair%%:*}" ] || missing="$$missing $${pair#*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \

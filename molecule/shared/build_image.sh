@@ -3,7 +3,8 @@
 # because no container registry can be reached here.
 #   build_image.sh SUITE IMAGE      e.g. build_image.sh bookworm localhost/flaskstack-debian12:latest
 # Does nothing when the image already exists. The image looks like a cloud
-# server: a normal user "ubuntu" with passwordless sudo, python3 for Ansible.
+# server: a normal user "ubuntu" with passwordless sudo, python3 for Ansible,
+# and sshd (the scenarios connect over SSH, with a key mounted at start).
 set -euo pipefail
 
 suite=$1
@@ -31,7 +32,7 @@ trap 'rm -rf "$rootfs"' EXIT
 
 echo "debootstrap $suite from $mirror"
 debootstrap --variant=minbase \
-    --include=systemd,systemd-sysv,dbus,python3,python3-apt,ca-certificates,iproute2,procps,sudo \
+    --include=systemd,systemd-sysv,dbus,python3,python3-apt,ca-certificates,iproute2,procps,sudo,openssh-server \
     "$suite" "$rootfs" "$mirror" >"$rootfs.log" 2>&1 || { tail -30 "$rootfs.log"; exit 1; }
 rm -f "$rootfs.log"
 
@@ -50,6 +51,9 @@ rm -f "$rootfs/etc/apt/sources.list.d/"*.sources
 chroot "$rootfs" useradd --create-home --shell /bin/bash ubuntu
 printf 'ubuntu ALL=(ALL) NOPASSWD:ALL\n' >"$rootfs/etc/sudoers.d/90-cloud-user"
 chmod 0440 "$rootfs/etc/sudoers.d/90-cloud-user"
+# Where each scenario mounts its public key (authorized_keys, read only).
+install -d -m 0700 "$rootfs/home/ubuntu/.ssh"
+chroot "$rootfs" chown ubuntu:ubuntu /home/ubuntu/.ssh
 # Units that make no sense in a container and slow down boot.
 for unit in systemd-networkd-wait-online.service getty@tty1.service; do
     chroot "$rootfs" systemctl mask "$unit" >/dev/null 2>&1 || true

@@ -41,7 +41,14 @@ def node(name):
     """A testinfra host for another instance of this scenario (multi-host scenarios)."""
     import testinfra
 
-    return testinfra.get_host(f"ansible://{name}", ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"])
+    return testinfra.get_host(
+        f"ansible://{name}", ansible_inventory=os.environ["MOLECULE_INVENTORY_FILE"], ssh_identity_file=str(ssh_key())
+    )
+
+
+def ssh_key():
+    """The private key the scenarios connect with (molecule/shared/ssh_key.sh)."""
+    return project_dir() / ".cache" / "ssh" / "id_ed25519"
 
 
 def instance_name(host):
@@ -163,6 +170,7 @@ def run_playbook(playbook, extra_vars=None, timeout=900, tags=None, args=(), mor
         os.environ,
         ANSIBLE_CONFIG=str(root / "ansible.cfg"),
         ANSIBLE_COLLECTIONS_PATH=str(root / ".collections"),
+        ANSIBLE_PRIVATE_KEY_FILE=str(ssh_key()),
         CONTAINERS_CONF=str(root / "molecule" / "shared" / "containers.conf"),
         ANSIBLE_NOCOLOR="1",
         ANSIBLE_FORCE_COLOR="0",

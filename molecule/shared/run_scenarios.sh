@@ -5,6 +5,7 @@
 # log is printed in full. Scenarios use their own container names, ports and
 # networks, so they can run side by side. Exits non-zero if any failed.
 set -u
+sh "$(dirname "$0")/ssh_key.sh"
 jobs=${MOLECULE_JOBS:-2}
 logs=${MOLECULE_LOGS:-.molecule-logs}
 mkdir -p "$logs"
