@@ -151,8 +151,22 @@ def generated():
         }
         parts[role_dir / "README.md"]["aar-doc"] = aar_doc(role_dir)
     settings = yaml.safe_load((ROOT / "roles/flaskstack/meta/argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
-    parts[ROOT / "docs/settings.md"] = {"settings": options_table(settings)}
+    wiring = yaml.safe_load((ROOT / "playbooks/vars/stack.yml").read_text())
+    parts[ROOT / "docs/settings.md"] = {
+        "settings": options_table(settings),
+        "derived": derived_table(wiring["_stack_derived_from"], "derived from"),
+        "derived-unless-set": derived_table(wiring["_stack_derived_unless_set"], "derived default"),
+    }
     return parts
+
+
+def derived_table(sources, heading):
+    """playbooks/vars/stack.yml's list of derived role variables as a table, variable names in code."""
+    lines = [f"| role variable | {heading} |", "|---|---|"]
+    for name, source in sources.items():
+        source = re.sub(r"\b((?:flaskstack|flask_app|uwsgi|nginx|firewall|python_venv)_[a-z_]+)\b(?!\.py)", r"`\1`", str(source))
+        lines.append(f"| `{name}` | {source} |")
+    return "\n".join(lines) + "\n"
 
 
 def render(path, bodies):

@@ -17,6 +17,7 @@ cached), time of the checks. Logs in .cache/matrix/logs/.
 
     tools/version_matrix.py            # every version below
     tools/version_matrix.py 2.16 2.21  # some of them
+    tools/version_matrix.py --venv 2.16  # only make (or reuse) the venv; print its path
     MATRIX_JOBS=1 tools/version_matrix.py  # one version at a time (default 2)
 
 Exit status 1 when any version fails.
@@ -84,17 +85,20 @@ def ensure_venv(minor, pin, python, log):
 
 
 def collections_path():
-    """The checkout's collection, and containers.podman (the connection of
-    inventories/local, which ansible-core lacks) from the dev venv's ansible package."""
-    found = sorted(glob.glob(str(ROOT / ".venv/lib/python3*/site-packages/ansible_collections/containers/podman")))
-    if not found:
-        sys.exit("version_matrix: containers.podman not found in .venv (make venv installs it with the ansible package)")
-    link = CACHE / "collections" / "ansible_collections" / "containers" / "podman"
-    link.parent.mkdir(parents=True, exist_ok=True)
-    if not link.is_symlink() or os.readlink(link) != found[-1]:
-        if link.is_symlink():
-            link.unlink()
-        link.symlink_to(found[-1])
+    """The checkout's collection, and the collections from the dev venv's ansible
+    package that the checks and Molecule use and ansible-core lacks:
+    containers.podman (the connection of inventories/local, Molecule's driver)
+    and ansible.posix (the timer callback of the Molecule steps)."""
+    for name in ("containers/podman", "ansible/posix"):
+        found = sorted(glob.glob(str(ROOT / f".venv/lib/python3*/site-packages/ansible_collections/{name}")))
+        if not found:
+            sys.exit(f"version_matrix: {name.replace('/', '.')} not found in .venv (make venv installs it with the ansible package)")
+        link = CACHE / "collections" / "ansible_collections" / name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.is_symlink() or os.readlink(link) != found[-1]:
+            if link.is_symlink():
+                link.unlink()
+            link.symlink_to(found[-1])
     return f"{ROOT / '.collections'}:{CACHE / 'collections'}"
 
 
@@ -161,7 +165,22 @@ def check_version(minor):
         return pin, python, problems, install, time.monotonic() - start
 
 
+def venv_only(minor):
+    """Make (or reuse) one version's venv for another tool (run_scenarios.sh
+    converges a Molecule scenario with it); print its path."""
+    if minor not in VERSIONS:
+        sys.exit(f"version_matrix: unknown version {minor}; known: {', '.join(VERSIONS)}")
+    collections_path()
+    (CACHE / "logs").mkdir(parents=True, exist_ok=True)
+    with open(CACHE / "logs" / f"{minor}-venv.log", "w", encoding="utf-8") as log:
+        ensure_venv(minor, *VERSIONS[minor], log)
+    print(CACHE / minor)
+    return 0
+
+
 def main(argv):
+    if argv[:1] == ["--venv"] and len(argv) == 2:
+        return venv_only(argv[1])
     minors = argv or list(VERSIONS)
     unknown = [minor for minor in minors if minor not in VERSIONS]
     if unknown:
