@@ -52,11 +52,18 @@ RESULTS = ROOT / "docs" / "bench-playbooks.json"
 # Optional directory for each run's output (e.g. with ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks).
 LOGS = Path(os.environ["BENCH_LOGS"]) if os.environ.get("BENCH_LOGS") else None
 # Kept under the table: how to read rows measured on different days.
-NOTES = """The runs are on the machine of their date. The 2026-12-03 machine was slower than the 2026-11-29 one (the serving
-benchmark's nginx ceiling: 68k against 97k requests/s), so that day also has the code measured on 2026-11-29
-("after", commit ce069a1) run again side by side ("session-4 code, rerun") next to "after look" (each role's one
-look at the server, flaskstack.deploy.look). All rows were measured with the ansible.posix.profile_tasks callback
-on, which itself costs time: by hand without it, the "after look" no-op took 9.3 to 10.1 s and the deploy 15.2 to 15.7 s.
+NOTES = """The runs are on the machine of their date; compare rows measured side by side on the same day. The 2026-12-03
+machine was slower than the 2026-11-29 one (the serving benchmark's nginx ceiling: 68k against 97k requests/s), so that
+day also has the code measured on 2026-11-29 ("after", commit ce069a1) run again side by side ("session-4 code, rerun")
+next to "after look" (each role's one look at the server, flaskstack.deploy.look). Those rows were measured with the
+ansible.posix.profile_tasks callback on, which itself costs time.
+
+On 2026-12-04, without that callback, BENCH_CHECKOUTS ran the last code with the speed layer (commit aeb5bde: the
+look and directories modules, the drifted filters) and this code (standard modules report changes; flask_app as
+release steps) interleaved round by round. The no-op re-run is about twice as long: it runs about 54 tasks on the
+server (70 more are skipped), about one second each over SSH with sudo on this machine, where the speed layer
+answered most of them with one look per role. The app-only deploy is about the same. The fresh converge is within
+noise (apt and the uWSGI compile take most of it; round 3 of this code was slowed by something else on the machine).
 """
 
 
@@ -158,6 +165,11 @@ def main():
     for label, _ in CHECKOUTS:
         runs[label] = {"date": time.strftime("%Y-%m-%d"), "times": times[label]}
     RESULTS.write_text(json.dumps(runs, indent=1) + "\n")
+    render(runs)
+
+
+def render(runs):
+    """docs/bench-playbooks.md from all the runs so far (also: playbook_timing.py --render)."""
     lines = [
         "# How long the playbooks take",
         "",
@@ -178,4 +190,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--render"]:
+        render(json.loads(RESULTS.read_text()))
+    else:
+        main()

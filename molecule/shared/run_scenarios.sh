@@ -38,7 +38,7 @@ run_one() {
     start=$(date +%s)
     if [ -n "$core" ]; then
         venv=$(python3 tools/version_matrix.py --venv "$core") || return 1
-        echo "[$(date +%T)] $scenario: started, converged with $("$venv/bin/ansible-playbook" --version | head -n 1)"
+        echo "[$(date +%T)] $scenario: started, converged with $("$venv/bin/ansible-playbook" --version | sed -n 1p)"
         PATH="$venv/bin:$PATH" molecule test -s "$scenario" >"$log" 2>&1
     else
         echo "[$(date +%T)] $scenario: started"
