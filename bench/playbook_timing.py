@@ -96,12 +96,11 @@ def fresh_server(key):
     sh("podman", "exec", NAME, "sh", "-c", script)
 
 
-def inventory(workdir, key, root):
+def inventory(workdir, key, label, root):
     """An inventory of the one server with ROOT's tencent settings."""
-    inv = Path(workdir) / f"inventory-{abs(hash(str(root)))}"
-    inv.mkdir(exist_ok=True)
-    if not (inv / "group_vars").exists():
-        (inv / "group_vars").symlink_to(root / "inventories" / "tencent" / "group_vars")
+    inv = Path(workdir) / f"inventory-{label}"
+    inv.mkdir()
+    (inv / "group_vars").symlink_to(root / "inventories" / "tencent" / "group_vars")
     host = {
         "ansible_host": "127.0.0.1",
         "ansible_port": PORT,
@@ -142,10 +141,11 @@ def main():
     with tempfile.TemporaryDirectory() as workdir:
         key = Path(workdir) / "key"
         sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key))
+        inventories = {label: inventory(workdir, key, label, root) for label, root in CHECKOUTS}
         try:
             for n in range(ROUNDS):
                 for label, root in CHECKOUTS:
-                    inv = inventory(workdir, key, root)
+                    inv = inventories[label]
                     app = str(root / "examples" / "chatbot")
                     got = times[label]
                     fresh_server(key)

@@ -168,8 +168,6 @@ def check_version(minor):
 def venv_only(minor):
     """Make (or reuse) one version's venv for another tool (run_scenarios.sh
     converges a Molecule scenario with it); print its path."""
-    if minor not in VERSIONS:
-        sys.exit(f"version_matrix: unknown version {minor}; known: {', '.join(VERSIONS)}")
     collections_path()
     (CACHE / "logs").mkdir(parents=True, exist_ok=True)
     with open(CACHE / "logs" / f"{minor}-venv.log", "w", encoding="utf-8") as log:
@@ -179,12 +177,13 @@ def venv_only(minor):
 
 
 def main(argv):
-    if argv[:1] == ["--venv"] and len(argv) == 2:
-        return venv_only(argv[1])
-    minors = argv or list(VERSIONS)
+    venv_mode = argv[:1] == ["--venv"] and len(argv) == 2
+    minors = (argv[1:] if venv_mode else argv) or list(VERSIONS)
     unknown = [minor for minor in minors if minor not in VERSIONS]
     if unknown:
         sys.exit(f"version_matrix: unknown version(s) {', '.join(unknown)}; known: {', '.join(VERSIONS)}")
+    if venv_mode:
+        return venv_only(minors[0])
     # Two at a time by default (MATRIX_JOBS): each check is one Python process.
     collections_path()
     jobs = int(os.environ.get("MATRIX_JOBS", "2"))

@@ -35,16 +35,16 @@ run_one() {
     for pair in $cores; do
         [ "${pair%%=*}" = "$scenario" ] && core=${pair#*=}
     done
-    start=$(date +%s)
+    path=$PATH
+    with=""
     if [ -n "$core" ]; then
         venv=$(python3 tools/version_matrix.py --venv "$core") || return 1
-        echo "[$(date +%T)] $scenario: started, converged with $("$venv/bin/ansible-playbook" --version | sed -n 1p)"
-        PATH="$venv/bin:$PATH" molecule test -s "$scenario" >"$log" 2>&1
-    else
-        echo "[$(date +%T)] $scenario: started"
-        molecule test -s "$scenario" >"$log" 2>&1
+        path="$venv/bin:$PATH"
+        with=", converged with $("$venv/bin/ansible-playbook" --version | sed -n 1p)"
     fi
-    if [ $? -eq 0 ]; then
+    start=$(date +%s)
+    echo "[$(date +%T)] $scenario: started$with"
+    if PATH="$path" molecule test -s "$scenario" >"$log" 2>&1; then
         echo "[$(date +%T)] $scenario: passed in $(($(date +%s) - start)) s"
         grep -a "passed in\|passed, " "$log" | tail -n 1
     else
