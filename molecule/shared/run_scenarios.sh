@@ -12,6 +12,8 @@
 # verifier and the playbooks it runs use the dev venv's.
 set -u
 sh "$(dirname "$0")/ssh_key.sh"
+# The compiler cache the test containers share (build_image.sh).
+mkdir -p .cache/ccache
 jobs=${MOLECULE_JOBS:-2}
 cores=${MOLECULE_CORES-release=2.16 edge=2.21}
 logs=${MOLECULE_LOGS:-.molecule-logs}

@@ -161,8 +161,9 @@ def test_round_robin_sends_requests_to_both_instances(host):
 
 def test_a_backend_marked_down_gets_no_traffic(host):
     down = {"nginx_upstream_servers": [{"server": "127.0.0.1:8000"}, {"server": "127.0.0.1:8001", "down": True}]}
+    # Only the configuration step: installing and starting nginx were proven by converge.
     try:
-        result = run_playbook(SITES, down)
+        result = run_playbook(SITES, down, tags="nginx_configure")
         assert result.returncode == 0, result.output[-3000:]
         assert "server 127.0.0.1:8001 down;" in sudo(host, "cat /etc/nginx/sites-available/chatbot.conf").stdout
         before = served(host)
@@ -171,7 +172,7 @@ def test_a_backend_marked_down_gets_no_traffic(host):
         assert statuses == [200] * 30
         assert moved == {A: 30, B: 0}, moved
     finally:
-        restored = run_playbook(SITES)
+        restored = run_playbook(SITES, tags="nginx_configure")
         assert restored.returncode == 0, restored.output[-3000:]
     before = served(host)
     for _ in range(20):
