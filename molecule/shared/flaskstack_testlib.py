@@ -169,14 +169,19 @@ def run_playbook(playbook, extra_vars=None, timeout=900, tags=None, args=(), mor
     env = dict(
         os.environ,
         ANSIBLE_CONFIG=str(root / "ansible.cfg"),
-        ANSIBLE_COLLECTIONS_PATH=str(root / ".collections"),
+        # The matrix's collections (ansible.posix...): the venvs of other
+        # ansible-core versions have no `ansible` package to bring them.
+        ANSIBLE_COLLECTIONS_PATH=f"{root / '.collections'}:{root / '.cache' / 'matrix' / 'collections'}",
         ANSIBLE_PRIVATE_KEY_FILE=str(ssh_key()),
         CONTAINERS_CONF=str(root / "molecule" / "shared" / "containers.conf"),
         ANSIBLE_NOCOLOR="1",
         ANSIBLE_FORCE_COLOR="0",
         **(more_env or {}),
     )
-    command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(root / "playbooks" / playbook)]
+    # The ansible-playbook first on PATH: run_scenarios.sh puts the venv of the
+    # ansible-core the scenario converges with there (MOLECULE_CORES).
+    ansible_playbook = shutil.which("ansible-playbook") or str(Path(sys.executable).parent / "ansible-playbook")
+    command = [ansible_playbook, "-i", str(inventory), str(root / "playbooks" / playbook)]
     if tags:
         command += ["--tags", tags]
     if extra_vars:
