@@ -72,6 +72,12 @@ CASES = [
     ("firewall", {"firewall_ssh_ports": []}, "firewall_ssh_ports"),
     ("firewall", {"firewall_restricted_tcp_ports": [{"ports": [8000], "sources": ["web1.example.com"]}]}, "host names"),
     ("firewall", {"firewall_open_tcp_ports": [0]}, "firewall_open_tcp_ports"),
+    # The allow-list grammar, in a role used alone (tests/test_grammar.py has the full table).
+    ("uwsgi", {"uwsgi_user": "www-data"}, "uwsgi_user"),
+    ("nginx", {"nginx_server_name": "example.com #"}, "nginx_server_name"),
+    ("nginx", {"nginx_static_locations": [{"url": "/s/", "path": "/srv/x", "expires": "7d; } location ^~ /leak/ { alias /"}]},
+     "nginx_static_locations"),
+    ("python_venv", {"python_venv_packages": ["--index-url=https://evil.example/simple"]}, "python_venv_packages"),
 ]
 
 

@@ -39,7 +39,8 @@ PASSED_THROUGH = {
     "uwsgi_processes": 3,
     "nginx_client_max_body_size": "10M",
     "flask_app_keep_releases": 3,
-    "nginx_hsts": True,
+    # (nginx_hsts: true would be refused with TLS off: it would do nothing.)
+    "nginx_hsts_max_age": 31536000,
 }
 SPECS = {role: yaml.safe_load((ROOT / "roles" / role / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"] for role in ROLES}
 
