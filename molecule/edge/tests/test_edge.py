@@ -236,6 +236,9 @@ def support_app(**more):
         flaskstack_uwsgi_port=8002,
         flaskstack_server_name=SUPPORT,
         flaskstack_tls=False,
+        # The host's HSTS and self-signed certificate are the first app's; without TLS they are refused.
+        nginx_hsts=False,
+        nginx_tls_self_signed=False,
         nginx_upstream_servers=[{"server": "127.0.0.1:8002"}],
         flask_app_public_dirs=[],
     )
