@@ -110,7 +110,7 @@ $(AAR_DOC_VENV)/.installed: tools/aar-doc/requirements.txt
 test-fast: venv host-deps $(AAR_DOC_VENV)/.installed
 	pytest -q -p no:cacheprovider -n 2 tests
 
-## molecule: every Molecule scenario, two at a time (MOLECULE_JOBS), longest first; logs in .molecule-logs/
+## molecule: every Molecule scenario, two at a time (MOLECULE_JOBS), the longest two first; logs in .molecule-logs/
 molecule: venv images
 	sh molecule/shared/run_scenarios.sh
 
