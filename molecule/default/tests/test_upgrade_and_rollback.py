@@ -1,8 +1,12 @@
 """Releases under load: switch, refuse, roll back, other sources, pruning.
 
-The tests run in file order and build on each other, like a real sequence of
-deploys: converge put v1 live; then v2, a broken v3, an unhealthy v4, a
-rollback, a git release and a packages-only release.
+On the Debian 13 server of this scenario (plain tencent settings), after the
+other test files (pytest runs files in name order, and this sequence leaves
+another app live there). The tests run in file order and build on each
+other, like a real sequence of deploys: converge put v1 live; then v2, a
+broken v3, an unhealthy v4, a rollback, a git release and a packages-only
+release. Every playbook runs with --limit to that server: the other one is
+the drills' server and is not deployed to here.
 """
 
 import json
@@ -24,8 +28,15 @@ from flaskstack_testlib import (
 )
 from loadclient import LoadClient
 
+SERVER = "flaskstack-deb13"
+testinfra_hosts = [f"ansible://{SERVER}"]
 APP = "chatbot"
 BASE = f"/srv/{APP}"
+
+
+def play(playbook, extra_vars=None):
+    """run_playbook on this file's server only."""
+    return run_playbook(playbook, extra_vars, args=["--limit", SERVER])
 
 
 def version_of(port):
@@ -68,7 +79,7 @@ def deploy_under_load(port, playbook, extra_vars=None):
     target = [("127.0.0.1", port)]
     with LoadClient(target, path="/", concurrency=4, max_seconds=240) as fast:
         with LoadClient(target, path="/api/slow?ms=1500", concurrency=2, max_seconds=240, pause=0) as slow:
-            result = run_playbook(playbook, extra_vars)
+            result = play(playbook, extra_vars)
     report, slow_report = fast.report(), slow.report()
     print(f"load during {playbook} {extra_vars or ''}: fast {report}; slow {slow_report}")
     assert slow_report["ok"] >= 10, f"too few slow requests to cover the switch: {slow_report}"
@@ -126,14 +137,14 @@ def test_failed_health_check_rolls_back(host, port, apps, releases):
 
 
 def test_rollback_playbook_brings_v1_back(host, port, releases):
-    result = run_playbook("rollback.yml")
+    result = play("rollback.yml")
     assert result.returncode == 0, result.output
     assert version_of(port) == "1"
     assert current_release(host) == releases["1"]
 
 
 def test_deploying_the_live_code_again_changes_nothing(host):
-    result = run_playbook("deploy.yml")
+    result = play("deploy.yml")
     assert result.returncode == 0, result.output
     assert recap_changed(result.output) == 0, result.output
 
@@ -160,18 +171,18 @@ def test_git_source(host, port, apps, tmp_path, releases):
         "flask_app_git_repo": "file:///srv/gitrepos/chatbot.git",
         "flask_app_git_version": "v5",
     }
-    result = run_playbook("site.yml", git_vars)
+    result = play("site.yml", git_vars)
     assert result.returncode == 0, result.output
     assert version_of(port) == "5"
     releases["5"] = current_release(host)
-    again = run_playbook("deploy.yml", git_vars)
+    again = play("deploy.yml", git_vars)
     assert again.returncode == 0 and recap_changed(again.output) == 0, again.output
 
 
 def test_archive_source(host, port, apps, tmp_path, releases):
     archive = tmp_path / "chatbot-6.tar.gz"
     subprocess.run(["tar", "-C", apps["v6"], "-czf", str(archive), "."], check=True)
-    result = run_playbook("deploy.yml", {"flask_app_source": "archive", "flask_app_package_file": str(archive)})
+    result = play("deploy.yml", {"flask_app_source": "archive", "flask_app_package_file": str(archive)})
     assert result.returncode == 0, result.output
     assert version_of(port) == "6"
     releases["6"] = current_release(host)
@@ -196,7 +207,7 @@ def test_wheel_source_with_an_app_factory(host, port, apps, tmp_path, releases):
     )
     assert built.returncode == 0, built.stdout + built.stderr
     wheel = next((tmp_path / "dist").glob("chatbot_pkg-7-*.whl"))
-    result = run_playbook(
+    result = play(
         "deploy.yml",
         {
             "flask_app_source": "wheel",
@@ -211,7 +222,7 @@ def test_wheel_source_with_an_app_factory(host, port, apps, tmp_path, releases):
 
 
 def test_packages_only_source(host, port, releases):
-    result = run_playbook(
+    result = play(
         "deploy.yml",
         {
             "flask_app_source": "packages",
