@@ -8,8 +8,9 @@
   the inventory, for every numeric and boolean setting.
 - README's vault step, followed literally, works.
 
-The runs go to tests/inventory's server, which cannot be reached: a run that
-passes the checks stops at UNREACHABLE before anything happens.
+The runs are of playbooks/check.yml, the play site.yml and deploy.yml start
+with (test_site_settings.py proves it), against tests/inventory's server,
+which cannot be reached and is never contacted by that play.
 """
 
 import json
@@ -70,14 +71,14 @@ def inventory(tmp_path, group_vars):
     return inv
 
 
-def run(run_ansible, inv, *args, playbook="site.yml"):
+def run(run_ansible, inv, *args, playbook="playbooks/check.yml"):
     env = {"ANSIBLE_CALLBACK_RESULT_FORMAT": "json"}
     result = run_ansible(["ansible-playbook", playbook, "-i", str(inv), *args], env=env, timeout=180)
     return result, result.stdout + result.stderr
 
 
 def passed_the_checks(out):
-    return "UNREACHABLE" in out and "failed=0" in out
+    return "PLAY RECAP" in out and "failed=0" in out and "UNREACHABLE" not in out
 
 
 def test_every_derived_variable_says_what_it_comes_from():

@@ -1,15 +1,20 @@
 """Bad site settings stop site.yml in its first play, before any server is touched.
 
-Each case runs the real site.yml with the tencent inventory's settings plus one
-bad value, against a server that cannot be reached (tests/inventory): a run
-that got past the checks would fail at fact gathering with UNREACHABLE. So a
-refused case shows "failed" in the check play, the variable's name in the
-message, and no connection attempt at all.
+site.yml and deploy.yml import playbooks/check.yml as their first play (the
+first tests below prove it, and that a refusal there stops site.yml before
+any connection). Each case of the tables then runs check.yml itself, with the
+tencent inventory's settings plus the bad values, against a server that
+cannot be reached (tests/inventory): the same play, without loading the
+roles of the plays after it (about a third of each run's time). A refused
+case shows "failed" in the check play, the variable's name in the message,
+and no connection attempt; one that got past the checks ends without a
+failure (through site.yml: UNREACHABLE at fact gathering).
 """
 
 import json
 
 import pytest
+import yaml
 from conftest import ROOT
 
 CHECK_PLAY = "PLAY [Check every setting before touching a server]"
@@ -81,7 +86,10 @@ CASES = [
 ]
 
 
-def run_site(run_ansible, extra, inventory="tests/inventory", playbook="site.yml", verbose=False):
+CHECK = "playbooks/check.yml"
+
+
+def run_site(run_ansible, extra, inventory="tests/inventory", playbook=CHECK, verbose=False):
     args = ["ansible-playbook", playbook, "-i", inventory, "-e", json.dumps(extra)]
     if verbose:
         args.append("-v")
@@ -109,13 +117,30 @@ def test_the_cases_are_distinct():
     assert len(CASES) >= 25
 
 
+def passed_the_checks(result, out, playbook=CHECK):
+    """check.yml ends without a failure; site.yml goes on to the unreachable server."""
+    if playbook == CHECK:
+        return result.returncode == 0 and "failed=0" in out and "UNREACHABLE" not in out
+    return result.returncode != 0 and "UNREACHABLE" in out and "failed=0" in out
+
+
+@pytest.mark.parametrize("playbook", ["site.yml", "deploy.yml"])
+def test_site_and_deploy_run_the_check_play_first(playbook):
+    plays = yaml.safe_load((ROOT / playbook).read_text())
+    inner = yaml.safe_load((ROOT / plays[0]["ansible.builtin.import_playbook"]).read_text())
+    assert inner[0]["ansible.builtin.import_playbook"] == "check.yml", inner[0]
+
+
 def test_good_settings_pass_the_checks(run_ansible):
-    # The control case: the tencent settings are accepted, so the run goes on
+    # The control case: the tencent settings are accepted, so site.yml goes on
     # to the server, which cannot be reached.
-    result, out = run_site(run_ansible, {})
-    assert result.returncode != 0
-    assert "UNREACHABLE" in out, out
-    assert "failed=0" in out, out
+    result, out = run_site(run_ansible, {}, playbook="site.yml")
+    assert passed_the_checks(result, out, "site.yml"), out
+
+
+def test_site_playbook_stops_in_the_check_play(run_ansible):
+    result, out = run_site(run_ansible, {"flaskstack_app_base_dir": "/srv/../etc"}, playbook="site.yml")
+    assert_refused_before_any_server(result, out, "flaskstack_app_base_dir")
 
 
 def test_deploy_playbook_checks_first_too(run_ansible):
@@ -143,8 +168,7 @@ def test_scaled_layout_without_facts_passes_the_checks(run_ansible, tmp_path):
     # checks run without facts (a stand-in address), the run goes on.
     inventory = write_inventory(tmp_path, {"web": {}, "app1": {}, "app2": {}}, ["app1", "app2"], ["web"])
     result, out = run_site(run_ansible, {}, inventory=inventory)
-    assert "UNREACHABLE" in out, out
-    assert "failed=0" in out, out
+    assert passed_the_checks(result, out), out
 
 
 @pytest.mark.parametrize(
@@ -189,5 +213,5 @@ def test_secrets_are_not_shown_when_another_setting_fails(run_ansible):
 
 def test_secrets_are_not_shown_when_the_checks_pass(run_ansible):
     result, out = run_site(run_ansible, {"flask_app_secrets": {"SECRET_KEY": SECRET}}, verbose=True)
-    assert "UNREACHABLE" in out and "failed=0" in out, out
+    assert passed_the_checks(result, out), out
     assert SECRET not in out, out
