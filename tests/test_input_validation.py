@@ -67,6 +67,9 @@ CASES = [
     ("nginx", {"nginx_tls": True, "nginx_tls_self_signed": True, "nginx_tls_port": 80}, "nginx_tls_port"),
     ("nginx", {"nginx_tls_protocols": ["TLSv1"]}, "nginx_tls_protocols"),
     ("nginx", {"nginx_gzip_types": ["css"]}, "nginx_gzip_types"),
+    # nginx's sandbox hides /tmp (private) from it
+    ("nginx", {"nginx_static_locations": [{"url": "/static/", "path": "/tmp/static"}]}, "nginx_sandbox"),
+    ("nginx", {"nginx_sandbox_writable_paths": ["/var/cache/x/../../etc"]}, "nginx_sandbox_writable_paths"),
     ("flask_app", {"flask_app_public_dirs": ["../www"]}, "flask_app_public_dirs"),
     ("python_venv", {"python_venv_path": "venv"}, "python_venv_path"),
     ("firewall", {"firewall_ssh_ports": []}, "firewall_ssh_ports"),

@@ -285,3 +285,12 @@ def test_second_site_on_the_port_leaves_the_socket_flags_to_the_default(live):
     site, result = render_site(live, _nginx_ipv6=True, nginx_listen_reuseport=False)
     assert result.returncode == 0, result.stderr
     assert "    listen 80 default_server;\n" in site and "reuseport" not in site
+
+
+def test_sandbox_drop_in_keeps_what_nginx_writes_writable():
+    dropin, _ = render("nginx", "flaskstack-sandbox.conf.j2", _nginx_ipv6=False, nginx_sandbox_writable_paths=["/srv/cache"])
+    assert "ReadWritePaths=/var/log/nginx /var/lib/nginx -/var/cache/nginx /run /srv/cache\n" in dropin, dropin
+    for line in ("ProtectSystem=strict", "ProtectHome=read-only", "PrivateTmp=true", "NoNewPrivileges=true",
+                 "CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_SETUID CAP_SETGID CAP_CHOWN CAP_DAC_OVERRIDE CAP_KILL",
+                 "SystemCallFilter=@system-service"):
+        assert f"\n{line}\n" in dropin, line

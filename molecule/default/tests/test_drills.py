@@ -95,6 +95,29 @@ def test_uwsgi_unit_exposure_score_is_at_most_3(host):
     assert score <= 3.0, out.stdout
 
 
+def test_nginx_unit_exposure_score_is_at_most_5_and_it_serves_after_a_reload(host, port):
+    out = sudo(host, "systemd-analyze security --no-pager nginx.service")
+    match = re.search(r"Overall exposure level for \S+: ([0-9.]+)", out.stdout)
+    assert out.rc == 0 and match, out.stdout + out.stderr
+    score = float(match.group(1))
+    print(f"{instance_name(host)}: systemd-analyze security nginx.service: {score}")
+    assert score <= 5.0, out.stdout
+    master = sudo(host, "cat /run/nginx.pid").stdout.strip()
+    status = sudo(host, f"cat /proc/{master}/status").stdout
+    assert re.search(r"^NoNewPrivs:\s+1$", status, re.M) and re.search(r"^Seccomp:\s+2$", status, re.M), status
+    # A reload inside the sandbox: the master re-reads the config and starts new workers.
+    workers = "pgrep -u www-data -x nginx | sort"
+    before = sudo(host, workers).stdout.split()
+    reload = sudo(host, "systemctl reload nginx")
+    assert reload.rc == 0, reload.stderr + journal(host, "nginx")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not (set(sudo(host, workers).stdout.split()) - set(before)):
+        time.sleep(0.5)
+    assert set(sudo(host, workers).stdout.split()) - set(before), f"no new workers after a reload{journal(host, 'nginx')}"
+    assert sudo(host, "cat /run/nginx.pid").stdout.strip() == master, "a reload must keep the master"
+    assert request(port, "GET", "/health").status == 200, journal(host, "nginx")
+
+
 def test_workers_run_sandboxed(host):
     pids = sudo(host, f"pgrep -u {APP} -f 'uwsgi --ini'").stdout.split()
     assert len(pids) >= 2, f"no uWSGI processes of {APP}{journal(host, UNIT)}"
