@@ -139,10 +139,18 @@ def test_the_app_user_writes_only_its_data(host):
         return sudo(host, f"runuser -u {APP} -- sh -c 'touch {path}/.w && rm {path}/.w'").rc == 0
 
     live = sudo(host, f"readlink -f {BASE}/current").stdout.strip()
-    for path in [live, f"{live}/venv/bin", f"{BASE}/uwsgi/bin", f"{BASE}/releases", f"{BASE}/venvs", "/etc/flaskstack", "/etc/uwsgi"]:
+    artifacts = f"{BASE}/shared/artifacts"
+    for path in [live, f"{live}/venv/bin", f"{BASE}/uwsgi/bin", f"{BASE}/releases", f"{BASE}/venvs", "/etc/flaskstack", "/etc/uwsgi",
+                 f"{BASE}/shared", artifacts]:
         assert not can_write(path), f"{APP} can write {path}"
     for path in [f"{BASE}/shared/data", f"{BASE}/shared/instance"]:
         assert can_write(path), f"{APP} cannot write its data directory {path}"
+    # The model: readable by the app, but it can neither replace, rename nor remove it.
+    model = f"{artifacts}/chatbot-model.json"
+    assert sudo(host, f"runuser -u {APP} -- cat {model} >/dev/null").rc == 0, f"{APP} cannot read {model}"
+    for attempt in (f"mv {model} {model}.x", f"rm -f {model}", f"sh -c 'echo x >> {model}'", f"mv {artifacts} {BASE}/shared/data/a"):
+        assert sudo(host, f"runuser -u {APP} -- {attempt}").rc != 0, f"{APP} could: {attempt}"
+    assert sudo(host, f"stat -c '%U %G %a' {artifacts} {model}").stdout.split() == ["root", APP, "750", "root", APP, "640"]
 
 
 def test_the_sandboxed_app_fully_works(port):
@@ -200,11 +208,11 @@ def test_a_rerun_puts_back_what_was_changed_by_hand(vault, site_with_secrets):
     server = node(DRILL)
     port = published_port(DRILL)
     site, site_link, ini = f"/etc/nginx/sites-available/{APP}.conf", f"/etc/nginx/sites-enabled/{APP}.conf", f"/etc/uwsgi/{APP}.ini"
-    data, model = f"{BASE}/shared/data", f"{BASE}/shared/data/chatbot-model.json"
+    data, model = f"{BASE}/shared/data", f"{BASE}/shared/artifacts/chatbot-model.json"
 
     def state():
         script = (
-            f"sha256sum {site} {ini} {model} {ENV_FILE}; stat -c '%n %U %G %a' {ENV_FILE} {data} {model}; "
+            f"sha256sum {site} {ini} {model} {ENV_FILE}; stat -c '%n %U %G %a' {ENV_FILE} {data} {model} {BASE}/shared/artifacts; "
             f"readlink {site_link}; systemctl is-active nginx {UNIT}; systemctl is-enabled nginx; "
             "test -e /etc/nginx/sites-enabled/default && echo default-site-back || true"
         )
@@ -214,6 +222,7 @@ def test_a_rerun_puts_back_what_was_changed_by_hand(vault, site_with_secrets):
     edits = (
         f"echo '# edited by hand' >> {site} && echo 'processes = 1' >> {ini} && rm {site_link}"
         f" && chmod 0644 {ENV_FILE} && chmod 0777 {data} && echo 'x' >> {model} && chown root:root {model}"
+        f" && chmod 0755 {BASE}/shared/artifacts"
         " && systemctl stop nginx && systemctl disable nginx"
     )
     assert sudo(server, edits).rc == 0
