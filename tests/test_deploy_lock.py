@@ -39,6 +39,8 @@ def test_a_free_lock_is_taken_once(run_ansible, lock):
     owner = json.loads((lock / "owner.json").read_text())
     assert owner["controller"] == socket.gethostname() and owner["playbook"] == "lock-test"
     assert oct(lock.stat().st_mode & 0o777) == "0o700"
+    # Written aside and renamed into place: nothing else is left beside it.
+    assert sorted(p.name for p in lock.parent.iterdir()) == ["deploy.lock"]
     # The run is the ansible-playbook process, which is gone now.
     assert process_start_or_none(owner["pid"]) != owner["pid_start"]
 
@@ -64,7 +66,19 @@ def test_a_lock_held_from_another_machine_is_refused(run_ansible, lock):
     hold(lock, run="elsewhere:42:7", controller="elsewhere", pid=42, pid_start=7, user="ci", playbook="deploy.yml", started="T0")
     result, out, _ = run_lock(run_ansible, lock, lock_wait=1)
     assert result.returncode != 0, out
-    assert "deploy.yml run by ci@elsewhere (pid 42)" in out and "flaskstack_lock_break=true" in out, out
+    assert "deploy.yml run by ci@elsewhere (pid 42) since T0" in out, out
+    # The one command that clears it, for this server only.
+    assert "ansible-playbook flaskstack.deploy.unlock -i " in out and "--limit localhost -e flaskstack_lock_break=true" in out, out
+
+
+def test_a_lock_without_an_owner_file_is_explained(run_ansible, lock):
+    # Left by an older version, which made the directory before writing its owner.
+    lock.mkdir(parents=True)
+    result, out, _ = run_lock(run_ansible, lock, lock_wait=1)
+    assert result.returncode != 0, out
+    assert "an unknown run (the lock has no owner file; made 20" in out, out
+    assert "--limit localhost -e flaskstack_lock_break=true" in out, out
+    assert lock.is_dir()
 
 
 def test_a_lock_left_by_a_killed_run_of_this_machine_is_taken_over(run_ansible, lock):
@@ -90,4 +104,6 @@ def test_only_the_holder_gives_the_lock_back_unless_forced(run_ansible, lock):
     assert lock.is_dir()
     result, out, report = run_lock(run_ansible, lock, lock_state="absent", lock_force=True)
     assert result.returncode == 0 and report["first"]["changed"], out
+    assert report["first"]["removed"]["controller"] == "elsewhere", report
+    assert "removed the deploy lock of" in out, out
     assert not lock.exists()

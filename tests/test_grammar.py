@@ -202,6 +202,10 @@ HOSTILE = [
     ({"flaskstack_uwsgi_socket": "0.0.0.0:8000"}, "loopback", "flaskstack_uwsgi_socket"),
     ({"flaskstack_uwsgi_socket": "[::]:8000"}, "loopback", "flaskstack_uwsgi_socket"),
     ({"flaskstack_uwsgi_socket": "10.0.0.5:8000", "flaskstack_firewall": False}, "loopback", "flaskstack_uwsgi_socket"),
+    # The redirect to HTTPS goes to the site's own name, never to any Host a request sends
+    ({"flaskstack_tls": True, "nginx_tls_self_signed": True}, "redirect", "nginx_tls_redirect"),
+    ({"flaskstack_server_name": "*.example.com ~^(www\\.)?example\\.org$", "flaskstack_tls": False}, "redirect",
+     "flaskstack_server_name"),
     # Settings that would silently do nothing
     ({"nginx_hsts": True}, "noop", "nginx_hsts"),
     ({"nginx_tls_self_signed": True}, "noop", "nginx_tls_self_signed"),
@@ -265,7 +269,7 @@ def test_the_table_has_every_class():
     kinds = {kind for _, kind, _ in HOSTILE}
     expected = {"account", "base_dir", "server_names", "url_prefix", "path", "size", "duration", "expires", "upstream",
                 "hash_key", "env_key", "pip_requirement", "git_url", "git_version", "mode", "relative_path", "loopback",
-                "noop"}
+                "noop", "redirect"}
     assert expected <= kinds, expected - kinds
     keys = [json.dumps(case, sort_keys=True) for case, _, _ in HOSTILE]
     assert len(keys) == len(set(keys))
@@ -299,8 +303,8 @@ def _offending(case, kind):
 
 @pytest.mark.parametrize(
     ("case", "kind", "named"),
-    [c for c in HOSTILE if c[1] not in ("loopback", "noop")],
-    ids=[f"{i:03d}-{c[1]}" for i, c in enumerate(HOSTILE) if c[1] not in ("loopback", "noop")],
+    [c for c in HOSTILE if c[1] not in ("loopback", "noop", "redirect")],
+    ids=[f"{i:03d}-{c[1]}" for i, c in enumerate(HOSTILE) if c[1] not in ("loopback", "noop", "redirect")],
 )
 def test_the_grammar_refuses_the_hostile_value(case, kind, named):
     values = _offending(case, kind)

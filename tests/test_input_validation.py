@@ -67,7 +67,18 @@ CASES = [
     ("nginx", {"nginx_tls": True, "nginx_tls_self_signed": True, "nginx_tls_port": 80}, "nginx_tls_port"),
     ("nginx", {"nginx_tls_protocols": ["TLSv1"]}, "nginx_tls_protocols"),
     ("nginx", {"nginx_gzip_types": ["css"]}, "nginx_gzip_types"),
+    # nginx's sandbox hides /tmp (private) from it
+    ("nginx", {"nginx_static_locations": [{"url": "/static/", "path": "/tmp/static"}]}, "nginx_sandbox"),
+    ("nginx", {"nginx_sandbox_writable_paths": ["/var/cache/x/../../etc"]}, "nginx_sandbox_writable_paths"),
     ("flask_app", {"flask_app_public_dirs": ["../www"]}, "flask_app_public_dirs"),
+    # Artifacts stay apart from what the app writes; an upgrade's old path is refused, naming the new one
+    ("flask_app", {"flask_app_artifacts_dir": "/srv/chatbot/shared/data/models"}, "flask_app_artifacts_dir"),
+    (
+        "flask_app",
+        {"flask_app_env": {"CHATBOT_MODEL_PATH": "/srv/chatbot/shared/data/chatbot-model.json"},
+         "flask_app_artifacts": [{"src": str(ROOT / "examples" / "models" / "chatbot-model.json")}]},
+        "use /srv/chatbot/shared/artifacts/chatbot-model.json",
+    ),
     ("python_venv", {"python_venv_path": "venv"}, "python_venv_path"),
     ("firewall", {"firewall_ssh_ports": []}, "firewall_ssh_ports"),
     ("firewall", {"firewall_restricted_tcp_ports": [{"ports": [8000], "sources": ["web1.example.com"]}]}, "host names"),

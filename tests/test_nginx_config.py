@@ -191,17 +191,52 @@ def tls_site(live, version, **overrides):
 
 
 def test_tls_site_with_redirect_passes_nginx_t(live):
-    site, result = tls_site(live, version="1.22.1", nginx_acme_webroot="/var/www/acme")
+    site, result = tls_site(live, version="1.22.1", nginx_acme_webroot="/var/www/acme",
+                            nginx_server_name="chat.example.test www.example.test")
     assert result.returncode == 0, result.stderr + site
+    default, plain, tls = site.split("\nserver {")[1:]
     # nginx before 1.25.1 only knows the listen flag; the installed one here is 1.22.
-    assert "listen 443 ssl http2 default_server reuseport;" in site and "http2 on;" not in site
-    plain, tls = site.split("\nserver {")[1:]
-    assert "listen 80 default_server reuseport;" in plain
-    assert "return 301 https://$host$request_uri;" in plain and "uwsgi_pass" not in plain
+    assert "listen 443 ssl http2 default_server reuseport;" in default and "http2 on;" not in site
+    assert "listen 80 default_server reuseport;" in default and "return 444;" in default
+    assert "listen 80;" in plain and "default_server" not in plain + tls
+    # To the site's first name, never to the Host a request sends.
+    assert "return 301 https://chat.example.test$request_uri;" in plain and "$host" not in site
+    assert "uwsgi_pass" not in plain
     assert "location ^~ /.well-known/acme-challenge/" in plain
     assert "Strict-Transport-Security" not in plain, "HSTS belongs on HTTPS responses only"
     assert "ssl_protocols TLSv1.2 TLSv1.3;" in tls and "uwsgi_pass chatbot_uwsgi;" in tls
     assert tls.count('add_header Strict-Transport-Security "max-age=63072000" always;') == 2
+
+
+def test_unknown_hosts_get_no_answer_from_the_default_server(live):
+    site, result = tls_site(live, version="1.22.1", nginx_server_name="chat.example.test", nginx_tls_port=8443)
+    assert result.returncode == 0, result.stderr + site
+    default, plain, tls = site.split("\nserver {")[1:]
+    # The default server of both ports answers nothing and never reaches the app, with
+    # the site's TLS settings (a client without SNI sees the same profile).
+    assert "listen 80 default_server reuseport;" in default and "listen 8443 ssl http2 default_server reuseport;" in default
+    assert "server_name _;" in default and "return 444;" in default and "uwsgi_pass" not in default
+    assert "ssl_protocols TLSv1.2 TLSv1.3;" in default
+    assert "return 301 https://chat.example.test:8443$request_uri;" in plain
+    assert "server_name chat.example.test;" in tls and "listen 8443 ssl http2;" in tls and "uwsgi_pass" in tls
+
+
+def test_wildcard_names_redirect_only_hosts_nginx_matched(live):
+    # No exact name: $host, which only a request whose Host matched these names brings here.
+    site, result = tls_site(live, version="1.22.1", nginx_server_name="*.example.test ~^app[0-9]+\\.example\\.org$")
+    assert result.returncode == 0, result.stderr + site
+    default, plain, _ = site.split("\nserver {")[1:]
+    assert "return 444;" in default and "return 301 https://$host$request_uri;" in plain
+
+
+def test_a_site_for_any_host_stays_the_default_server(live):
+    # "_": the site answers every host itself (by IP address too); no block in front.
+    site, result = render_site(live)
+    assert result.returncode == 0, result.stderr
+    assert "return 444" not in site and "listen 80 default_server reuseport;" in site
+    # Not the default server: nothing to answer for unknown hosts.
+    other, _ = render_site(live, nginx_server_name="other.example.test", nginx_default_server=False)
+    assert "return 444" not in other and "default_server" not in other
 
 
 def test_tls_uses_the_http2_directive_on_new_nginx(live):
@@ -250,3 +285,12 @@ def test_second_site_on_the_port_leaves_the_socket_flags_to_the_default(live):
     site, result = render_site(live, _nginx_ipv6=True, nginx_listen_reuseport=False)
     assert result.returncode == 0, result.stderr
     assert "    listen 80 default_server;\n" in site and "reuseport" not in site
+
+
+def test_sandbox_drop_in_keeps_what_nginx_writes_writable():
+    dropin, _ = render("nginx", "flaskstack-sandbox.conf.j2", _nginx_ipv6=False, nginx_sandbox_writable_paths=["/srv/cache"])
+    assert "ReadWritePaths=/var/log/nginx /var/lib/nginx -/var/cache/nginx /run /srv/cache\n" in dropin, dropin
+    for line in ("ProtectSystem=strict", "ProtectHome=read-only", "PrivateTmp=true", "NoNewPrivileges=true",
+                 "CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_SETUID CAP_SETGID CAP_CHOWN CAP_DAC_OVERRIDE CAP_KILL",
+                 "SystemCallFilter=@system-service"):
+        assert f"\n{line}\n" in dropin, line

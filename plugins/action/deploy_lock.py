@@ -60,11 +60,19 @@ def holder_is_gone(holder):
 
 
 def describe(holder):
-    if not holder:
-        return "a run that is starting (its owner file is not written yet)"
+    if not holder or "run" not in holder:
+        return "an unknown run (the lock has no owner file; made {created})".format(created=holder.get("created", "at an unknown time") if holder else "at an unknown time")
     return "{playbook} run by {user}@{controller} (pid {pid}) since {started}".format(
         **{key: holder.get(key, "?") for key in ("playbook", "user", "controller", "pid", "started")}
     )
+
+
+def break_command(task_vars):
+    """The one command that gives this server's lock back, whoever holds it."""
+    sources = [str(source) for source in task_vars.get("ansible_inventory_sources") or []]
+    inventory = "".join(f" -i {source}" for source in sources) or " -i INVENTORY"
+    host = task_vars.get("inventory_hostname", "HOST")
+    return f"ansible-playbook flaskstack.deploy.unlock{inventory} --limit {host} -e flaskstack_lock_break=true"
 
 
 class ActionModule(ActionBase):
@@ -85,6 +93,8 @@ class ActionModule(ActionBase):
 
         if state == "absent":
             result.update(self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars))
+            if result.get("removed") is not None:
+                display.warning(f"{task_vars.get('inventory_hostname')}: removed the deploy lock of {describe(result['removed'])}.")
             return result
 
         deadline = time.monotonic() + max(wait, 0)
@@ -113,11 +123,14 @@ class ActionModule(ActionBase):
             if time.monotonic() >= deadline:
                 raise AnsibleActionFail(
                     f"Another run holds the deploy lock of {task_vars.get('inventory_hostname')}: {describe(holder)}. "
-                    f"Waited {wait} s (flaskstack_lock_wait); nothing was changed by this run. If no run is going on "
-                    f"(one was killed on another machine), give the lock back with -e flaskstack_lock_break=true, "
-                    f"or remove {args.get('path', '/run/flaskstack/deploy.lock')} on the server."
+                    f"Waited {wait} s (flaskstack_lock_wait); nothing was changed by this run. If that run is not going "
+                    f"on any more (it was killed or lost its connection, on another control machine), give the lock "
+                    f"back with: {break_command(task_vars)}"
                 )
             if waited_for is None:
-                display.display(f"{task_vars.get('inventory_hostname')}: waiting for the deploy lock, held by {describe(holder)}")
+                display.display(
+                    f"{task_vars.get('inventory_hostname')}: waiting up to {wait} s for the deploy lock, held by "
+                    f"{describe(holder)}. If that run is gone: {break_command(task_vars)}"
+                )
                 waited_for = holder
             time.sleep(RETRY_SECONDS)

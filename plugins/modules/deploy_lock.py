@@ -7,8 +7,9 @@ DOCUMENTATION = r"""
 module: deploy_lock
 short_description: One playbook run at a time on a server
 description:
-  - Takes or gives back the server's deploy lock, a directory created atomically (C(mkdir)) with the
-    holding run's description in C(owner.json).
+  - Takes or gives back the server's deploy lock, a directory with the holding run's description in
+    C(owner.json), written in a temporary directory first and renamed into place, so a lock never exists
+    without the run that holds it, even when that run loses its connection right after taking it.
   - The action plugin of the same name runs this module. It waits while another run holds the lock, takes
     over a lock whose run is gone (a run of this control machine that was killed), and fails, naming the
     holder, when the wait is over.
@@ -70,8 +71,15 @@ acquired:
   returned: state is present
   type: bool
 holder:
-  description: The run that holds the lock when it is not this one (controller, pid, user, playbook, started).
+  description:
+    - The run that holds the lock when it is not this one (controller, pid, user, playbook, started).
+    - For a lock directory without an owner file (left by an older version of this module), only C(created),
+      the directory's modification time.
   returned: when another run holds the lock
+  type: dict
+removed:
+  description: The run whose lock was removed with O(force) (its owner file; C(created) only, when it had none).
+  returned: state is absent, force is true and the lock was held by another run
   type: dict
 took_over:
   description: The run whose stale lock was taken over.
@@ -79,9 +87,12 @@ took_over:
   type: dict
 """
 
+import errno
 import json
 import os
 import shutil
+import tempfile
+from datetime import datetime, timezone
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -89,12 +100,19 @@ OWNER_FILE = "owner.json"
 
 
 def read_owner(path):
-    """The holder's description; {} while the holder is still writing it."""
+    """The holder's description; for a lock without a readable owner file, when it was made."""
     try:
         with open(os.path.join(path, OWNER_FILE), encoding="utf-8") as handle:
-            return json.load(handle)
+            owner = json.load(handle)
+        if isinstance(owner, dict):
+            return owner
     except (OSError, ValueError):
+        pass
+    try:
+        created = datetime.fromtimestamp(os.stat(path).st_mtime, timezone.utc).isoformat(timespec="seconds")
+    except OSError:
         return {}
+    return {"created": created}
 
 
 def write_owner(path, owner):
@@ -118,23 +136,32 @@ def take(path, owner, replace=None, check_mode=False):
         return True, True, None
     if check_mode:
         return True, False, None
+    # The owner file is written before the lock exists: renamed into place
+    # whole, the lock always says who holds it.
+    temp = tempfile.mkdtemp(prefix=os.path.basename(path) + ".new-", dir=os.path.dirname(path))
     try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        return False, False, read_owner(path)
-    write_owner(path, owner)
+        write_owner(temp, owner)
+        try:
+            os.rename(temp, path)
+        except OSError as error:
+            if error.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR):
+                raise
+            return False, False, read_owner(path)
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
     return True, True, None
 
 
 def give_back(path, owner, force=False, check_mode=False):
-    """Returns changed."""
+    """Returns (changed, the holder removed when it was another run)."""
     if not os.path.isdir(path):
-        return False
-    if not force and read_owner(path).get("run") != owner.get("run"):
-        return False
+        return False, None
+    holder = read_owner(path)
+    if not force and holder.get("run") != owner.get("run"):
+        return False, None
     if not check_mode:
         shutil.rmtree(path, ignore_errors=True)
-    return True
+    return True, (holder if holder.get("run") != owner.get("run") else None)
 
 
 def main():
@@ -154,8 +181,11 @@ def main():
     if "run" not in owner:
         module.fail_json(msg="owner.run is required (the action plugin sets it)")
     if module.params["state"] == "absent":
-        changed = give_back(path, owner, module.params["force"], module.check_mode)
-        module.exit_json(changed=changed)
+        changed, removed = give_back(path, owner, module.params["force"], module.check_mode)
+        result = {"changed": changed}
+        if removed is not None:
+            result["removed"] = removed
+        module.exit_json(**result)
     acquired, changed, holder = take(path, owner, module.params["replace"], module.check_mode)
     result = {"changed": changed, "acquired": acquired}
     if holder is not None:

@@ -95,6 +95,29 @@ def test_uwsgi_unit_exposure_score_is_at_most_3(host):
     assert score <= 3.0, out.stdout
 
 
+def test_nginx_unit_exposure_score_is_at_most_5_and_it_serves_after_a_reload(host, port):
+    out = sudo(host, "systemd-analyze security --no-pager nginx.service")
+    match = re.search(r"Overall exposure level for \S+: ([0-9.]+)", out.stdout)
+    assert out.rc == 0 and match, out.stdout + out.stderr
+    score = float(match.group(1))
+    print(f"{instance_name(host)}: systemd-analyze security nginx.service: {score}")
+    assert score <= 5.0, out.stdout
+    master = sudo(host, "cat /run/nginx.pid").stdout.strip()
+    status = sudo(host, f"cat /proc/{master}/status").stdout
+    assert re.search(r"^NoNewPrivs:\s+1$", status, re.M) and re.search(r"^Seccomp:\s+2$", status, re.M), status
+    # A reload inside the sandbox: the master re-reads the config and starts new workers.
+    workers = "pgrep -u www-data -x nginx | sort"
+    before = sudo(host, workers).stdout.split()
+    reload = sudo(host, "systemctl reload nginx")
+    assert reload.rc == 0, reload.stderr + journal(host, "nginx")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not (set(sudo(host, workers).stdout.split()) - set(before)):
+        time.sleep(0.5)
+    assert set(sudo(host, workers).stdout.split()) - set(before), f"no new workers after a reload{journal(host, 'nginx')}"
+    assert sudo(host, "cat /run/nginx.pid").stdout.strip() == master, "a reload must keep the master"
+    assert request(port, "GET", "/health").status == 200, journal(host, "nginx")
+
+
 def test_workers_run_sandboxed(host):
     pids = sudo(host, f"pgrep -u {APP} -f 'uwsgi --ini'").stdout.split()
     assert len(pids) >= 2, f"no uWSGI processes of {APP}{journal(host, UNIT)}"
@@ -116,10 +139,18 @@ def test_the_app_user_writes_only_its_data(host):
         return sudo(host, f"runuser -u {APP} -- sh -c 'touch {path}/.w && rm {path}/.w'").rc == 0
 
     live = sudo(host, f"readlink -f {BASE}/current").stdout.strip()
-    for path in [live, f"{live}/venv/bin", f"{BASE}/uwsgi/bin", f"{BASE}/releases", f"{BASE}/venvs", "/etc/flaskstack", "/etc/uwsgi"]:
+    artifacts = f"{BASE}/shared/artifacts"
+    for path in [live, f"{live}/venv/bin", f"{BASE}/uwsgi/bin", f"{BASE}/releases", f"{BASE}/venvs", "/etc/flaskstack", "/etc/uwsgi",
+                 f"{BASE}/shared", artifacts]:
         assert not can_write(path), f"{APP} can write {path}"
     for path in [f"{BASE}/shared/data", f"{BASE}/shared/instance"]:
         assert can_write(path), f"{APP} cannot write its data directory {path}"
+    # The model: readable by the app, but it can neither replace, rename nor remove it.
+    model = f"{artifacts}/chatbot-model.json"
+    assert sudo(host, f"runuser -u {APP} -- cat {model} >/dev/null").rc == 0, f"{APP} cannot read {model}"
+    for attempt in (f"mv {model} {model}.x", f"rm -f {model}", f"sh -c 'echo x >> {model}'", f"mv {artifacts} {BASE}/shared/data/a"):
+        assert sudo(host, f"runuser -u {APP} -- {attempt}").rc != 0, f"{APP} could: {attempt}"
+    assert sudo(host, f"stat -c '%U %G %a' {artifacts} {model}").stdout.split() == ["root", APP, "750", "root", APP, "640"]
 
 
 def test_the_sandboxed_app_fully_works(port):
@@ -177,11 +208,11 @@ def test_a_rerun_puts_back_what_was_changed_by_hand(vault, site_with_secrets):
     server = node(DRILL)
     port = published_port(DRILL)
     site, site_link, ini = f"/etc/nginx/sites-available/{APP}.conf", f"/etc/nginx/sites-enabled/{APP}.conf", f"/etc/uwsgi/{APP}.ini"
-    data, model = f"{BASE}/shared/data", f"{BASE}/shared/data/chatbot-model.json"
+    data, model = f"{BASE}/shared/data", f"{BASE}/shared/artifacts/chatbot-model.json"
 
     def state():
         script = (
-            f"sha256sum {site} {ini} {model} {ENV_FILE}; stat -c '%n %U %G %a' {ENV_FILE} {data} {model}; "
+            f"sha256sum {site} {ini} {model} {ENV_FILE}; stat -c '%n %U %G %a' {ENV_FILE} {data} {model} {BASE}/shared/artifacts; "
             f"readlink {site_link}; systemctl is-active nginx {UNIT}; systemctl is-enabled nginx; "
             "test -e /etc/nginx/sites-enabled/default && echo default-site-back || true"
         )
@@ -191,6 +222,7 @@ def test_a_rerun_puts_back_what_was_changed_by_hand(vault, site_with_secrets):
     edits = (
         f"echo '# edited by hand' >> {site} && echo 'processes = 1' >> {ini} && rm {site_link}"
         f" && chmod 0644 {ENV_FILE} && chmod 0777 {data} && echo 'x' >> {model} && chown root:root {model}"
+        f" && chmod 0755 {BASE}/shared/artifacts"
         " && systemctl stop nginx && systemctl disable nginx"
     )
     assert sudo(server, edits).rc == 0

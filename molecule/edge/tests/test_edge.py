@@ -60,6 +60,16 @@ def test_plain_http_redirects_to_https(host):
     assert "Strict-Transport-Security" not in resp.headers, "HSTS is for HTTPS responses only"
 
 
+def test_unknown_hosts_get_no_answer_and_never_reach_the_app(host):
+    # Not redirected to the Host a request sends, not passed to the app: the
+    # default server closes the connection (nginx's 444), over HTTP and HTTPS.
+    before = served(host)
+    for port, tls in ((HTTP, False), (HTTPS, True)):
+        with pytest.raises((ConnectionError, ssl.SSLError)):
+            request(port, "GET", "/health", headers={"Host": "evil.example"}, tls=tls)
+    assert delta(before, served(host)) == {A: 0, B: 0}, "a request for an unknown host reached uWSGI"
+
+
 def test_https_answers_over_http2_with_hsts_and_no_version(host):
     out = subprocess.run(
         ["curl", "-sk", "--http2", "--resolve", f"{CHAT}:{HTTPS}:127.0.0.1", "-D", "-", "-o", "/dev/null",
