@@ -255,6 +255,27 @@ def test_a_failed_verbose_run_shows_no_secret(failed_pip_deploy):
         assert needle not in result.output
 
 
+def test_an_existing_account_the_collection_did_not_make_is_refused_before_any_change():
+    # A login user of the server given as the app's user: refused on the
+    # server (getent, read only) before the lock and before any change.
+    host = node(DRILL)
+    assert sudo(host, "id -u alice >/dev/null 2>&1 || useradd -m -s /bin/bash alice").rc == 0
+    state = (
+        f"getent passwd alice {APP}; sha256sum {ENV_FILE} /etc/nginx/sites-available/{APP}.conf /etc/uwsgi/{APP}.ini; "
+        f"readlink {BASE}/current; ls /run/flaskstack"
+    )
+    before = sudo(host, state).stdout
+    try:
+        result = run_playbook("site.yml", {"flask_app_user": "alice"}, args=LIMIT)
+        out = " ".join(result.output.split())
+        assert result.returncode != 0, result.output[-3000:]
+        assert "flask_app_user ('alice')" in out and "flaskstack.deploy did not create" in out, result.output[-3000:]
+        assert sudo(host, state).stdout == before
+        assert sudo(host, "test -e /run/flaskstack/deploy.lock").rc != 0, "the refused run left a lock"
+    finally:
+        sudo(host, "userdel -r alice")
+
+
 def test_two_runs_at_once_the_second_waits_or_stops(vault, tmp_path_factory):
     host = node(DRILL)
     app = make_version(tmp_path_factory.mktemp("apps"), 6)
