@@ -61,7 +61,8 @@ def holder_is_gone(holder):
 
 def describe(holder):
     if not holder or "run" not in holder:
-        return "an unknown run (the lock has no owner file; made {created})".format(created=holder.get("created", "at an unknown time") if holder else "at an unknown time")
+        created = holder.get("created", "at an unknown time") if holder else "at an unknown time"
+        return "an unknown run (the lock has no owner file; made {created})".format(created=created)
     return "{playbook} run by {user}@{controller} (pid {pid}) since {started}".format(
         **{key: holder.get(key, "?") for key in ("playbook", "user", "controller", "pid", "started")}
     )
