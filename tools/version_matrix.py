@@ -10,7 +10,11 @@ version needs. On each version:
 - ``ansible-playbook playbooks/check.yml`` against inventories/local and
   inventories/tencent. check.yml gathers no facts and runs only checks on the
   control machine, so it never contacts a server: a task that did would show
-  as UNREACHABLE (203.0.113.10 is a documentation address) and fail the row.
+  as UNREACHABLE (203.0.113.10 is a documentation address) and fail the row;
+- the flask_app role's host-side account check (tests/playbooks/accounts.yml,
+  read only, against this machine's accounts): a free name passes, the
+  existing account "bin" is refused. It templates what getent found, which
+  older versions render differently (a null became the string 'None').
 
 Prints a table: version, Python, result, time to make the venv (0 when
 cached), time of the checks. Logs in .cache/matrix/logs/.
@@ -25,6 +29,7 @@ Exit status 1 when any version fails.
 
 import concurrent.futures
 import glob
+import json
 import os
 import shutil
 import subprocess
@@ -144,6 +149,10 @@ def failed_task(output):
     return f"task '{task}': {text}" if task else text
 
 
+FREE_ACCOUNT = {"flask_app_name": "flaskstack-free-x9"}
+SYSTEM_ACCOUNT = {"flask_app_name": "chatbot", "flask_app_user": "bin", "flask_app_group": "flaskstack-free-x9"}
+
+
 def check_version(minor):
     pin, python = VERSIONS[minor]
     (CACHE / "logs").mkdir(parents=True, exist_ok=True)
@@ -162,6 +171,11 @@ def check_version(minor):
             output = proc.stdout + proc.stderr
             if proc.returncode != 0 or "UNREACHABLE" in output:
                 problems.append(f"check.yml -i {inventory}: {failed_task(output)}")
+        for settings, refused in ((FREE_ACCOUNT, False), (SYSTEM_ACCOUNT, True)):
+            proc = run(venv, ["ansible-playbook", "tests/playbooks/accounts.yml", "-e", json.dumps(settings)], log)
+            output = proc.stdout + proc.stderr
+            if refused != (proc.returncode != 0) or (refused and "did not create" not in " ".join(output.split())):
+                problems.append(f"accounts.yml {settings}: {failed_task(output)}")
         return pin, python, problems, install, time.monotonic() - start
 
 
