@@ -4,10 +4,11 @@ HOSTILE is the table of issue 19: (settings, kind, variable the refusal must
 name). Every case is checked against the grammar directly (milliseconds), and
 every case is refused before any connection by the real check play that
 site.yml and deploy.yml run first (playbooks/check.yml, as in
-test_site_settings.py): the cases are batched, several per run (each check
-reports all its refusals together), against its unreachable inventory. GOOD
-holds values per kind that must be accepted; the tencent and local inventories
-and examples/second-app.yml pass the checks in test_site_settings.py and here.
+test_site_settings.py): the cases are batched, several per server (each check
+reports all its refusals together) and several servers per run, against
+unreachable servers. GOOD holds values per kind that must be accepted; the
+tencent and local inventories and examples/second-app.yml pass the checks in
+test_site_settings.py and here.
 """
 
 import importlib.util
@@ -15,7 +16,7 @@ import json
 
 import pytest
 from conftest import ROOT
-from test_site_settings import assert_refused_before_any_server, passed_the_checks, run_site
+from test_site_settings import PER_RUN, assert_refused_before_any_server, batches, passed_the_checks, refused_each
 
 _spec = importlib.util.spec_from_file_location("flaskstack_grammar", ROOT / "plugins" / "filter" / "grammar.py")
 grammar = importlib.util.module_from_spec(_spec)
@@ -413,16 +414,20 @@ def test_the_site_runs_cover_every_class():
     assert len(SITE_RUNS) <= 40, len(SITE_RUNS)
 
 
-@pytest.mark.parametrize("run", SITE_RUNS, ids=[f"{i:02d}-{run['cases'][0][2]}" for i, run in enumerate(SITE_RUNS)])
-def test_hostile_settings_are_refused_before_any_connection(run_ansible, run):
-    result, out = run_site(run_ansible, run["settings"])
-    text = _normalised(out)
-    for _, kind, named in run["cases"]:
-        assert_refused_before_any_server(result, out, named)
-        # The message says what is allowed (its first words, as the grammar gives them).
-        if kind in grammar.RULES:
-            allowed = " ".join(grammar.grammar_allowed(kind).split()[:6])
-            assert allowed in text, f"{named}: '{allowed}' not in\n{out}"
+@pytest.mark.parametrize("runs", batches(SITE_RUNS),
+                         ids=[f"{i * PER_RUN:02d}-{b[0]['cases'][0][2]}" for i, b in enumerate(batches(SITE_RUNS))])
+def test_hostile_settings_are_refused_before_any_connection(run_ansible, tmp_path, runs):
+    # Each run of the batch is one server's settings (test_site_settings.refused_each).
+    result, out, messages = refused_each(run_ansible, tmp_path, [run["settings"] for run in runs])
+    assert_refused_before_any_server(result, out, "")
+    for run, message in zip(runs, messages):
+        text = _normalised(message or "")
+        for _, kind, named in run["cases"]:
+            assert named in text, f"{run['settings']}: no refusal naming {named}: {message}\n{out}"
+            # The message says what is allowed (its first words, as the grammar gives them).
+            if kind in grammar.RULES:
+                allowed = " ".join(grammar.grammar_allowed(kind).split()[:6])
+                assert allowed in text, f"{named}: '{allowed}' not in\n{message}"
 
 
 def test_second_app_example_passes_the_checks(run_ansible):

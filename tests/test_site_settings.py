@@ -2,16 +2,17 @@
 
 site.yml and deploy.yml import playbooks/check.yml as their first play (the
 first tests below prove it, and that a refusal there stops site.yml before
-any connection). Each case of the tables then runs check.yml itself, with the
-tencent inventory's settings plus the bad values, against a server that
-cannot be reached (tests/inventory): the same play, without loading the
-roles of the plays after it (about a third of each run's time). A refused
-case shows "failed" in the check play, the variable's name in the message,
-and no connection attempt; one that got past the checks ends without a
-failure (through site.yml: UNREACHABLE at fact gathering).
+any connection). The tables' cases then run through check.yml itself, several
+per run, each case the settings of an unreachable server of its own (on top
+of the tencent inventory's settings): the same play, without loading the
+roles of the plays after it. check.yml checks every server to the end of its
+checks, so each case must be refused by name, in the check play, with no
+connection attempt; a case that got past the checks ends without a failure
+(through site.yml: UNREACHABLE at fact gathering).
 """
 
 import json
+import re
 
 import pytest
 import yaml
@@ -105,10 +106,48 @@ def assert_refused_before_any_server(result, out, named):
     assert len(plays) == 1 and plays[0].startswith(CHECK_PLAY), out
 
 
-@pytest.mark.parametrize(("bad", "named"), CASES, ids=[f"{i:02d}-{c[1]}" for i, c in enumerate(CASES)])
-def test_bad_setting_is_refused_before_any_server_is_touched(run_ansible, bad, named):
-    result, out = run_site(run_ansible, bad)
-    assert_refused_before_any_server(result, out, named)
+# Cases per run: each is the settings of a server of its own in one inventory
+# (check.yml checks every server to the end of its checks before it stops the
+# run). More per run costs more than it saves: the check play's time grows
+# faster than the number of servers.
+PER_RUN = 6
+
+
+def refused_each(run_ansible, tmp_path, cases, playbook=CHECK):
+    """Run PLAYBOOK once with one unreachable server per case, each in a
+    cluster of its own (no case sees another's settings). Returns the result,
+    the output and each case's failure message (None if it was not refused)."""
+    hosts = {f"case{i:02d}": {"flaskstack_cluster": f"case{i:02d}", **bad} for i, bad in enumerate(cases)}
+    for hv in hosts.values():
+        hv.setdefault("ansible_ssh_common_args", "-o ConnectTimeout=5 -o BatchMode=yes")
+    inventory = write_inventory(tmp_path, hosts, list(hosts), list(hosts))
+    result = run_ansible(["ansible-playbook", playbook, "-i", inventory], env={"ANSIBLE_CALLBACK_RESULT_FORMAT": "json"},
+                         timeout=300)
+    out = result.stdout + result.stderr
+    failed = dict(re.findall(r"^fatal: \[(\S+)\]: FAILED! => (\{.*\})$", out, re.M))
+    return result, out, [json.loads(failed[host])["msg"] if host in failed else None for host in hosts]
+
+
+def batches(cases, size=PER_RUN):
+    return [cases[i:i + size] for i in range(0, len(cases), size)]
+
+
+@pytest.mark.parametrize("batch", batches(CASES),
+                         ids=[f"{i * PER_RUN:02d}-" + "-".join(c[1] for c in b[:2]) for i, b in enumerate(batches(CASES))])
+def test_bad_settings_are_refused_before_any_server_is_touched(run_ansible, tmp_path, batch):
+    result, out, messages = refused_each(run_ansible, tmp_path, [bad for bad, _ in batch])
+    assert_refused_before_any_server(result, out, "")
+    for (bad, named), message in zip(batch, messages):
+        assert message is not None and named in message, f"{bad}: no refusal naming {named}: {message}\n{out}"
+
+
+def test_one_refused_server_stops_the_others_before_any_change(run_ansible, tmp_path):
+    # case00 is good, case01 is not: site.yml reports case01's refusal, stops
+    # case00 with a message naming case01, and connects to neither.
+    result, out, messages = refused_each(run_ansible, tmp_path, [{}, {"uwsgi_processes": -1}], playbook="site.yml")
+    assert_refused_before_any_server(result, out, "uwsgi_processes")
+    assert "uwsgi_processes" in messages[1], out
+    assert "Nothing was changed on any server: the settings of case01 were refused" in messages[0], out
 
 
 def test_the_cases_are_distinct():
