@@ -10,6 +10,7 @@ import time
 
 import pytest
 from conftest import ROOT
+from render import environment
 
 HELPER = ROOT / "roles" / "flask_app" / "files" / "flaskstack_release.py"
 spec = importlib.util.spec_from_file_location("flaskstack_release", HELPER)
@@ -184,3 +185,22 @@ def test_probe_reports_a_refused_connection():
         port = unused.getsockname()[1]
     result = helper.probe(f"127.0.0.1:{port}", "/health", timeout=2)
     assert result["status"] is None and "refused" in result["error"].lower()
+
+
+@pytest.mark.parametrize("entry", ["app_flask:app", "app_flask:create_app()"])
+def test_the_wsgi_entry_loads_its_release_environment_before_the_app(tmp_path, entry):
+    # The rendered flaskstack_wsgi.py in a release: the app reads, at import
+    # time, the value of the release's own environment file.
+    text = environment("flask_app").get_template("flaskstack_wsgi.py.j2").render(
+        flask_app_wsgi=entry, _flask_app_release_id="0123456789ab", ansible_managed="managed")
+    (tmp_path / "flaskstack_wsgi.py").write_text(text)
+    (tmp_path / "app_flask.py").write_text(
+        "import os\nSEEN = os.environ.get('GREETING')\n"
+        "def app(environ, start):\n    return [SEEN.encode()]\n"
+        "def create_app():\n    return app\n"
+    )
+    release_with_env(tmp_path, {"GREETING": "from the release"})
+    code = "import flaskstack_wsgi, app_flask; print(app_flask.SEEN, callable(flaskstack_wsgi.application))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=False,
+                         env={"PATH": "/usr/bin:/bin", "GREETING": "from the service"})
+    assert out.returncode == 0 and out.stdout.strip() == "from the release True", out
