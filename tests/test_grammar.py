@@ -145,6 +145,7 @@ HOSTILE = [
     # Env keys
     (env("UWSGI_HTTP_SOCKET"), "env_key", "flask_app_env"),
     (env("UWSGI_MASTER"), "env_key", "flask_app_env"),
+    (env("FLASKSTACK_ENV_KEYS"), "env_key", "flask_app_env"),
     (env("uwsgi_http_socket"), "env_key", "flask_app_env"),
     (env("PYTHONPATH"), "env_key", "flask_app_env"),
     (env("PYTHONSTARTUP"), "env_key", "flask_app_env"),

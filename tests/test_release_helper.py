@@ -3,11 +3,14 @@
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 
+import pytest
 from conftest import ROOT
+from render import environment
 
 HELPER = ROOT / "roles" / "flask_app" / "files" / "flaskstack_release.py"
 spec = importlib.util.spec_from_file_location("flaskstack_release", HELPER)
@@ -71,20 +74,47 @@ def test_incomplete_releases_are_ignored(tmp_path):
     assert helper.state(str(tmp_path), 5)["releases"] == []
 
 
+ENV_MODULE = ROOT / "roles" / "flask_app" / "files" / "flaskstack_env.py"
+env_spec = importlib.util.spec_from_file_location("flaskstack_env", ENV_MODULE)
+flaskstack_env = importlib.util.module_from_spec(env_spec)
+env_spec.loader.exec_module(flaskstack_env)
+
+
 def test_env_file_values_round_trip_the_template_escapes(tmp_path):
     env = tmp_path / "app.env"
     env.write_text('# comment\nPLAIN="x y"\nQUOTED="say \\"hi\\" \\\\ bye"\n\n')
-    assert helper.read_env_file(str(env)) == {"PLAIN": "x y", "QUOTED": 'say "hi" \\ bye'}
+    assert flaskstack_env.read(str(env)) == {"PLAIN": "x y", "QUOTED": 'say "hi" \\ bye'}
+    env.write_text('PLAIN="x"\nexport BAD=1\n')
+    with pytest.raises(ValueError, match="app.env:2: not a KEY"):
+        flaskstack_env.read(str(env))
+
+
+def test_a_reloaded_master_gets_the_new_release_environment_and_loses_dropped_keys(tmp_path):
+    # A uWSGI master re-executed by a graceful reload keeps its environment:
+    # the keys of the release it ran before that the new one lacks must go,
+    # the rest must be the new release's; what the service set itself stays.
+    old, new = tmp_path / "old.env", tmp_path / "new.env"
+    old.write_text('A="1"\nDROPPED="x"\n')
+    new.write_text('A="2"\nADDED="y"\n')
+    environ = {"PATH": "/usr/bin"}
+    flaskstack_env.apply(str(old), environ)
+    assert environ == {"PATH": "/usr/bin", "A": "1", "DROPPED": "x", "FLASKSTACK_ENV_KEYS": "A,DROPPED"}
+    flaskstack_env.apply(str(new), environ)
+    assert environ == {"PATH": "/usr/bin", "A": "2", "ADDED": "y", "FLASKSTACK_ENV_KEYS": "A,ADDED"}
+
+
+def release_with_env(tmp_path, values):
+    shutil.copy(ENV_MODULE, tmp_path / "flaskstack_env.py")
+    (tmp_path / ".flaskstack-env").write_text("".join(f'{k}="{v}"\n' for k, v in values.items()))
 
 
 def test_check_imports_a_factory_and_reports_a_broken_import(tmp_path):
     (tmp_path / "goodapp.py").write_text("def create_app():\n    return lambda environ, start: []\n")
     (tmp_path / "badapp.py").write_text("raise RuntimeError('broken on purpose')\n")
-    env = tmp_path / "app.env"
-    env.write_text('X="1"\n')
+    release_with_env(tmp_path, {"X": "1"})
 
     def run(entry):
-        args = [sys.executable, str(HELPER), "check", f"--env-file={env}", f"--chdir={tmp_path}", "import", entry]
+        args = [sys.executable, str(HELPER), "check", f"--release={tmp_path}", f"--chdir={tmp_path}", "import", entry]
         return subprocess.run(args, capture_output=True, text=True, check=False)
 
     assert run("goodapp:create_app()").returncode == 0
@@ -92,6 +122,13 @@ def test_check_imports_a_factory_and_reports_a_broken_import(tmp_path):
     assert bad.returncode == 1 and "RuntimeError: broken on purpose" in bad.stderr
     not_callable = run("goodapp:__name__")
     assert not_callable.returncode == 1 and "not a WSGI callable" in not_callable.stderr
+
+
+def test_check_runs_a_command_with_the_release_environment(tmp_path):
+    release_with_env(tmp_path, {"FROM_RELEASE": "yes"})
+    args = [sys.executable, str(HELPER), "check", f"--release={tmp_path}", f"--chdir={tmp_path}", "run", 'echo "[$FROM_RELEASE]"']
+    out = subprocess.run(args, capture_output=True, text=True, check=False, env={"PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0 and out.stdout.strip() == "[yes]", out
 
 
 def test_switch_renames_current_and_marks_the_release_live(tmp_path):
@@ -148,3 +185,22 @@ def test_probe_reports_a_refused_connection():
         port = unused.getsockname()[1]
     result = helper.probe(f"127.0.0.1:{port}", "/health", timeout=2)
     assert result["status"] is None and "refused" in result["error"].lower()
+
+
+@pytest.mark.parametrize("entry", ["app_flask:app", "app_flask:create_app()"])
+def test_the_wsgi_entry_loads_its_release_environment_before_the_app(tmp_path, entry):
+    # The rendered flaskstack_wsgi.py in a release: the app reads, at import
+    # time, the value of the release's own environment file.
+    text = environment("flask_app").get_template("flaskstack_wsgi.py.j2").render(
+        flask_app_wsgi=entry, _flask_app_release_id="0123456789ab", ansible_managed="managed")
+    (tmp_path / "flaskstack_wsgi.py").write_text(text)
+    (tmp_path / "app_flask.py").write_text(
+        "import os\nSEEN = os.environ.get('GREETING')\n"
+        "def app(environ, start):\n    return [SEEN.encode()]\n"
+        "def create_app():\n    return app\n"
+    )
+    release_with_env(tmp_path, {"GREETING": "from the release"})
+    code = "import flaskstack_wsgi, app_flask; print(app_flask.SEEN, callable(flaskstack_wsgi.application))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=False,
+                         env={"PATH": "/usr/bin:/bin", "GREETING": "from the service"})
+    assert out.returncode == 0 and out.stdout.strip() == "from the release True", out

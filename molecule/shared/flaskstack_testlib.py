@@ -213,6 +213,12 @@ def make_version(root, version, breakage=""):
             'return jsonify(status="ok", version=VERSION, host=HOST)',
             f'return (jsonify(status="sick"), 503) if HOST == "{sick}" else jsonify(status="ok", version=VERSION, host=HOST)',
         )
+    # What the app sees of one variable of its environment, for the tests of
+    # environments that go live (and roll back) with their release.
+    code += (
+        '\n\n@app.get("/api/env-probe")\ndef env_probe():\n'
+        '    return jsonify(value=os.environ.get("FLASKSTACK_PROBE", ""))\n'
+    )
     (dest / "app_flask.py").write_text(code)
     if breakage.startswith("requirement "):
         # A requirement pip cannot install: the release's virtualenv build fails.

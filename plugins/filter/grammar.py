@@ -41,10 +41,11 @@ DENIED_ACCOUNTS = frozenset(
 DENIED_ACCOUNT_PREFIXES = ("systemd-",)
 
 # Environment variables that change how uWSGI, the interpreter or the dynamic
-# loader runs. UWSGI_* is never accepted (uWSGI reads it as its own options);
+# loader runs. UWSGI_* is never accepted (uWSGI reads it as its own options),
+# nor FLASKSTACK_ENV_KEYS (the keys files/flaskstack_env.py set, its own);
 # the others only when the caller's opt-in list (flask_app_env_allowed_keys)
 # names them.
-ENV_NEVER_PREFIXES = ("UWSGI_",)
+ENV_NEVER_PREFIXES = ("UWSGI_", "FLASKSTACK_ENV_KEYS")
 ENV_DENIED_PREFIXES = ("PYTHON", "LD_", "MALLOC_", "GLIBC_", "DYLD_")
 ENV_DENIED = frozenset("PATH GCONV_PATH GETCONF_DIR HOSTALIASES LOCALDOMAIN LOCPATH NLSPATH RES_OPTIONS TZDIR".split())
 
@@ -230,7 +231,7 @@ RULES = {
     "env_key": (
         _env_key,
         "environment variable names (letters, digits and '_', not starting with a digit); never UWSGI_* (uWSGI reads "
-        "those as its own options), and not PATH, PYTHON*, LD_*, MALLOC_*, GLIBC_*, GCONV_PATH and the like, which "
+        "those as its own options) nor FLASKSTACK_ENV_KEYS (flaskstack's own), and not PATH, PYTHON*, LD_*, MALLOC_*, GLIBC_*, GCONV_PATH and the like, which "
         "change how the interpreter or the loader runs, unless flask_app_env_allowed_keys lists them",
     ),
     "pip_requirement": (

@@ -85,9 +85,10 @@ def test_model_artifact_matches_the_local_file(host):
     assert out[2:] == ["root", APP, "640"], f"owner, group, mode: {out[2:]}"
 
 
-def test_environment_file_is_private_to_the_app(host):
+def test_environment_file_is_private_to_the_app_and_links_to_the_live_release(host):
     path = f"/etc/flaskstack/{APP}.env"
-    out = sudo(host, f"stat -c '%U %G %a' {path} && grep -c '^CHATBOT_MODEL_PATH=' {path}").stdout.split()
+    assert sudo(host, f"readlink {path}").stdout.strip() == f"/srv/{APP}/current/.flaskstack-env"
+    out = sudo(host, f"stat -L -c '%U %G %a' {path} && grep -c '^CHATBOT_MODEL_PATH=' {path}").stdout.split()
     assert out == ["root", APP, "640", "1"], f"owner, group, mode, CHATBOT_MODEL_PATH lines: {out}"
 
 

@@ -175,15 +175,21 @@ def test_secrets_never_appear_in_verbose_output(site_with_secrets):
 def test_secrets_reach_the_app_only_through_its_environment_file(site_with_secrets):
     assert site_with_secrets.returncode == 0
     host = node(DRILL)
-    env = host.file(ENV_FILE)
+    live_env = sudo(host, f"readlink -f {ENV_FILE}").stdout.strip()
+    assert re.fullmatch(rf"{BASE}/releases/[0-9a-f]{{12}}/\.flaskstack-env", live_env), live_env
+    env = host.file(live_env)
     assert (env.user, env.group, env.mode) == ("root", APP, 0o640)
     content = sudo(host, f"cat {ENV_FILE}").stdout
     for needle in NEEDLES:
         assert needle in content
-    # The running app has them: its master's environment (readable by root only).
-    master = sudo(host, f"systemctl show -p MainPID --value {UNIT}").stdout.strip()
-    environ = sudo(host, f"tr '\\0' '\\n' < /proc/{master}/environ").stdout
-    assert f"SECRET_KEY={SECRETS['SECRET_KEY']}" in environ
+    # The live release's reader (flaskstack_env.py, which its flaskstack_wsgi.py
+    # runs before the app) gives them to the app's user; that the running app
+    # sees its release's values is test_upgrade_and_rollback's environment test.
+    # (/proc/<pid>/environ shows a process's environment at exec, not these.)
+    signed = sudo(host, f"runuser -u {APP} -- {BASE}/current/venv/bin/python -c "
+                        f"'import sys; sys.path[:0] = [\"{BASE}/current\"]; import flaskstack_env, os; "
+                        f"flaskstack_env.apply(); print(os.environ[\"SECRET_KEY\"] == \"{SECRETS['SECRET_KEY']}\")'")
+    assert signed.stdout.strip() == "True", signed.stdout + signed.stderr
     # No process shows them on its command line.
     commands = sudo(host, "ps -eo args").stdout
     for needle in NEEDLES:
@@ -195,7 +201,8 @@ def test_secrets_reach_the_app_only_through_its_environment_file(site_with_secre
         ["podman", "exec", "-i", DRILL, "grep", "-rlF", "-f", "-", "/", "--exclude-dir=proc", "--exclude-dir=sys", "--exclude-dir=dev"],
         input="\n".join(NEEDLES) + "\n", capture_output=True, text=True, timeout=300, check=False,
     ).stdout.split()
-    assert found == [ENV_FILE], found
+    # Each release keeps its own (the link in /etc is not followed).
+    assert live_env in found and all(re.fullmatch(rf"{BASE}/releases/[0-9a-f]{{12}}/\.flaskstack-env", f) for f in found), found
 
 
 # Failure drills
@@ -212,7 +219,8 @@ def test_a_rerun_puts_back_what_was_changed_by_hand(vault, site_with_secrets):
 
     def state():
         script = (
-            f"sha256sum {site} {ini} {model} {ENV_FILE}; stat -c '%n %U %G %a' {ENV_FILE} {data} {model} {BASE}/shared/artifacts; "
+            f"sha256sum {site} {ini} {model} {ENV_FILE}; stat -L -c '%n %U %G %a' {ENV_FILE}; "
+            f"stat -c '%n %U %G %a' {data} {model} {BASE}/shared/artifacts; "
             f"readlink {site_link}; systemctl is-active nginx {UNIT}; systemctl is-enabled nginx; "
             "test -e /etc/nginx/sites-enabled/default && echo default-site-back || true"
         )

@@ -16,15 +16,18 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from flaskstack_testlib import (
     instance_name,
     journal,
     make_version,
+    project_dir,
     published_port,
     recap_changed,
     request,
     run_playbook,
     sudo,
+    wait_for,
 )
 from loadclient import LoadClient
 
@@ -91,8 +94,8 @@ def deploy_under_load(port, playbook, extra_vars=None):
 def test_converge_put_v1_live(host, port, releases):
     assert version_of(port) == "1"
     releases["1"] = current_release(host)
-    listing = sudo(host, f"ls {BASE}/releases/{releases['1']}").stdout.split()
-    for name in ("app_flask.py", "flaskstack_wsgi.py", "venv", "instance"):
+    listing = sudo(host, f"ls -A {BASE}/releases/{releases['1']}").stdout.split()
+    for name in ("app_flask.py", "flaskstack_wsgi.py", "flaskstack_env.py", ".flaskstack-env", "venv", "instance"):
         assert name in listing, listing
 
 
@@ -147,6 +150,55 @@ def test_deploying_the_live_code_again_changes_nothing(host):
     result = play("deploy.yml")
     assert result.returncode == 0, result.output
     assert recap_changed(result.output) == 0, result.output
+
+
+def probe(port):
+    resp = request(port, "GET", "/api/env-probe")
+    assert resp.status == 200, resp
+    return json.loads(resp.body)["value"]
+
+
+def with_probe(app, value):
+    """deploy.yml's extra vars: APP's code, the inventory's environment plus FLASKSTACK_PROBE."""
+    group_vars = yaml.safe_load((project_dir() / "inventories" / "tencent" / "group_vars" / "all" / "main.yml").read_text())
+    return {"flask_app_src": app, "flask_app_env": {**group_vars["flask_app_env"], "FLASKSTACK_PROBE": value}}
+
+
+def test_an_environment_goes_live_with_its_release_and_rolls_back_with_it(host, port, apps):
+    unit = f"uwsgi-{APP}"
+    result, report = deploy_under_load(port, "deploy.yml", with_probe(apps["v5"], "first"))
+    assert result.returncode == 0 and report["failed"] == 0, (report, result.output[-3000:])
+    first = current_release(host)
+    assert probe(port) == "first"
+    master = sudo(host, f"systemctl show -p MainPID --value {unit}").stdout.strip()
+
+    # The same code with another environment: a new release, live by a
+    # graceful reload (the same master, no restart), no request failed.
+    result, report = deploy_under_load(port, "deploy.yml", with_probe(apps["v5"], "second"))
+    assert result.returncode == 0 and report["failed"] == 0, (report, result.output[-3000:])
+    second = current_release(host)
+    assert second != first and probe(port) == "second"
+    assert sudo(host, f"systemctl show -p MainPID --value {unit}").stdout.strip() == master
+    env_file = f"/etc/flaskstack/{APP}.env"
+    assert sudo(host, f"readlink {env_file}").stdout.strip() == f"{BASE}/current/.flaskstack-env"
+    assert sudo(host, f"stat -L -c '%U %G %a' {env_file}").stdout.split() == ["root", APP, "640"]
+
+    # A refused release with a third environment: every file the live release
+    # reads stays byte-identical, and a restart still gives the live one's.
+    live_files = f"{BASE}/current/.flaskstack-env {BASE}/current/flaskstack_wsgi.py {BASE}/current/app_flask.py /etc/uwsgi/{APP}.ini"
+    before = sudo(host, f"sha256sum {live_files}").stdout
+    result = play("deploy.yml", with_probe(apps["v3"], "refused"))
+    assert result.returncode != 0 and "was not put live" in result.output, result.output[-3000:]
+    assert sudo(host, f"sha256sum {live_files}").stdout == before
+    assert current_release(host) == second
+    assert sudo(host, f"systemctl restart {unit}").rc == 0
+    assert wait_for(port, "/health", seconds=60)[1] is not None, "no answer 60 s after the restart"
+    assert probe(port) == "second"
+
+    # rollback.yml puts the release before back, and its environment with it.
+    result = play("rollback.yml")
+    assert result.returncode == 0, result.output[-3000:]
+    assert current_release(host) == first and probe(port) == "first"
 
 
 def test_git_source(host, port, apps, tmp_path, releases):

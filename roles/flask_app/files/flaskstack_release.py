@@ -4,13 +4,13 @@ Run with the server's python3 (python3 /usr/local/sbin/flaskstack-release ...):
 
     flaskstack-release state BASE KEEP [TARGET]
         Print the state of an app's releases as JSON (see state()).
-    flaskstack-release check --env-file F --chdir D [--pythonpath P] import ENTRY
+    flaskstack-release check --release R --chdir D [--pythonpath P] import ENTRY
         Run with a release's own Python: import the WSGI entry ("module:callable"
         or "package:factory()") the way the app server will and check that it
         gives a callable.
-    flaskstack-release check --env-file F --chdir D run COMMAND
-        Run a shell COMMAND inside a release (a migration...) with the app's
-        environment and the release's virtualenv first on PATH.
+    flaskstack-release check --release R --chdir D run COMMAND
+        Run a shell COMMAND inside a release (a migration...) with the
+        release's environment and its virtualenv first on PATH.
     flaskstack-release switch BASE ID [SERVICE [TIMEOUT]]
         Put a release live (see switch()).
     flaskstack-release probe HOST:PORT PATH [--host NAME] [--timeout S]
@@ -34,9 +34,6 @@ import subprocess
 import sys
 import time
 import traceback
-
-ENV_LINE = re.compile(r'^([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"\s*$')
-
 
 # ---------------------------------------------------------------- state
 
@@ -100,21 +97,6 @@ def state(base, keep, wanted=""):
 # ---------------------------------------------------------------- check
 
 
-def read_env_file(path):
-    """KEY="value" lines as flask_app writes them (systemd EnvironmentFile syntax)."""
-    values = {}
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            match = ENV_LINE.match(line)
-            if not match:
-                raise SystemExit(f'{path}:{number}: not a KEY="value" line')
-            values[match.group(1)] = re.sub(r"\\(.)", r"\1", match.group(2))
-    return values
-
-
 def load_entry(entry):
     module_name, _sep, attr = entry.partition(":")
     factory = attr.endswith("()")
@@ -124,8 +106,11 @@ def load_entry(entry):
 
 
 def check(args):
-    if args.env_file:
-        os.environ.update(read_env_file(args.env_file))
+    if args.release:
+        # The release's own reader of its environment file (flaskstack_env.py).
+        sys.path.insert(0, args.release)
+        importlib.import_module("flaskstack_env").apply()
+        del sys.path[0]
     os.chdir(args.chdir)
     venv_bin = os.path.dirname(sys.executable)
     os.environ["PATH"] = venv_bin + os.pathsep + os.environ.get("PATH", "/usr/bin:/bin")
@@ -262,7 +247,7 @@ def main(argv=None):
     p_state.add_argument("keep", type=int)
     p_state.add_argument("target", nargs="?", default="")
     p_check = commands.add_parser("check")
-    p_check.add_argument("--env-file", default="")
+    p_check.add_argument("--release", default="")
     p_check.add_argument("--chdir", required=True)
     p_check.add_argument("--pythonpath", action="append", default=[])
     p_check.add_argument("action", choices=["import", "run"])
