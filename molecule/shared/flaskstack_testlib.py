@@ -213,11 +213,14 @@ def make_version(root, version, breakage=""):
             'return jsonify(status="ok", version=VERSION, host=HOST)',
             f'return (jsonify(status="sick"), 503) if HOST == "{sick}" else jsonify(status="ok", version=VERSION, host=HOST)',
         )
-    # What the app sees of one variable of its environment, for the tests of
-    # environments that go live (and roll back) with their release.
+    # What the app sees of one variable of its environment and of a config
+    # file of its release (probe.cfg, read at import), for the tests of
+    # environments and config files that go live (and roll back) with their release.
     code += (
+        '\n\n_PROBE_CFG = os.path.join(os.path.dirname(os.path.realpath(__file__)), "probe.cfg")\n'
+        'PROBE_CONFIG = open(_PROBE_CFG).read().strip() if os.path.exists(_PROBE_CFG) else ""\n'
         '\n\n@app.get("/api/env-probe")\ndef env_probe():\n'
-        '    return jsonify(value=os.environ.get("FLASKSTACK_PROBE", ""))\n'
+        '    return jsonify(value=os.environ.get("FLASKSTACK_PROBE", ""), config=PROBE_CONFIG)\n'
     )
     (dest / "app_flask.py").write_text(code)
     if breakage.startswith("requirement "):

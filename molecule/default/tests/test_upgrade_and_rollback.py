@@ -153,20 +153,32 @@ def test_deploying_the_live_code_again_changes_nothing(host):
 
 
 def probe(port):
+    """FLASKSTACK_PROBE as the app sees it; it must match the config file's line."""
     resp = request(port, "GET", "/api/env-probe")
     assert resp.status == 200, resp
-    return json.loads(resp.body)["value"]
+    seen = json.loads(resp.body)
+    assert seen["config"] == f"probe = {seen['value']}", seen
+    return seen["value"]
 
 
-def with_probe(app, value):
-    """deploy.yml's extra vars: APP's code, the inventory's environment plus FLASKSTACK_PROBE."""
+@pytest.fixture(scope="module")
+def probe_template(tmp_path_factory):
+    path = tmp_path_factory.mktemp("config") / "probe.cfg.j2"
+    path.write_text("probe = {{ probe_value }}\n")
+    return str(path)
+
+
+def with_probe(app, value, template):
+    """deploy.yml's extra vars: APP's code, the inventory's environment plus
+    FLASKSTACK_PROBE, and a config file of the release saying the same."""
     group_vars = yaml.safe_load((project_dir() / "inventories" / "tencent" / "group_vars" / "all" / "main.yml").read_text())
-    return {"flask_app_src": app, "flask_app_env": {**group_vars["flask_app_env"], "FLASKSTACK_PROBE": value}}
+    return {"flask_app_src": app, "flask_app_env": {**group_vars["flask_app_env"], "FLASKSTACK_PROBE": value},
+            "flask_app_config_files": [{"src": template, "dest": "probe.cfg"}], "probe_value": value}
 
 
-def test_an_environment_goes_live_with_its_release_and_rolls_back_with_it(host, port, apps):
+def test_an_environment_and_config_files_go_live_with_their_release_and_roll_back_with_it(host, port, apps, probe_template):
     unit = f"uwsgi-{APP}"
-    result, report = deploy_under_load(port, "deploy.yml", with_probe(apps["v5"], "first"))
+    result, report = deploy_under_load(port, "deploy.yml", with_probe(apps["v5"], "first", probe_template))
     assert result.returncode == 0 and report["failed"] == 0, (report, result.output[-3000:])
     first = current_release(host)
     assert probe(port) == "first"
@@ -174,20 +186,21 @@ def test_an_environment_goes_live_with_its_release_and_rolls_back_with_it(host, 
 
     # The same code with another environment: a new release, live by a
     # graceful reload (the same master, no restart), no request failed.
-    result, report = deploy_under_load(port, "deploy.yml", with_probe(apps["v5"], "second"))
+    result, report = deploy_under_load(port, "deploy.yml", with_probe(apps["v5"], "second", probe_template))
     assert result.returncode == 0 and report["failed"] == 0, (report, result.output[-3000:])
     second = current_release(host)
     assert second != first and probe(port) == "second"
     assert sudo(host, f"systemctl show -p MainPID --value {unit}").stdout.strip() == master
     env_file = f"/etc/flaskstack/{APP}.env"
     assert sudo(host, f"readlink {env_file}").stdout.strip() == f"{BASE}/current/.flaskstack-env"
-    assert sudo(host, f"stat -L -c '%U %G %a' {env_file}").stdout.split() == ["root", APP, "640"]
+    assert sudo(host, f"stat -L -c '%U %G %a' {env_file} {BASE}/current/probe.cfg").stdout.split() == ["root", APP, "640"] * 2
 
     # A refused release with a third environment: every file the live release
     # reads stays byte-identical, and a restart still gives the live one's.
-    live_files = f"{BASE}/current/.flaskstack-env {BASE}/current/flaskstack_wsgi.py {BASE}/current/app_flask.py /etc/uwsgi/{APP}.ini"
+    live_files = (f"{BASE}/current/.flaskstack-env {BASE}/current/probe.cfg {BASE}/current/flaskstack_wsgi.py "
+                  f"{BASE}/current/app_flask.py /etc/uwsgi/{APP}.ini")
     before = sudo(host, f"sha256sum {live_files}").stdout
-    result = play("deploy.yml", with_probe(apps["v3"], "refused"))
+    result = play("deploy.yml", with_probe(apps["v3"], "refused", probe_template))
     assert result.returncode != 0 and "was not put live" in result.output, result.output[-3000:]
     assert sudo(host, f"sha256sum {live_files}").stdout == before
     assert current_release(host) == second
