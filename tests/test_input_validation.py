@@ -73,6 +73,10 @@ CASES = [
     ("flask_app", {"flask_app_public_dirs": ["../www"]}, "flask_app_public_dirs"),
     # Artifacts stay apart from what the app writes; an upgrade's old path is refused, naming the new one
     ("flask_app", {"flask_app_artifacts_dir": "/srv/chatbot/shared/data/models"}, "flask_app_artifacts_dir"),
+    # It becomes a link: never the base directory, nor one of the releases' own paths
+    ("flask_app", {"flask_app_artifacts_dir": "/srv/chatbot"}, "overlaps the releases' own paths (/srv/chatbot,"),
+    ("flask_app", {"flask_app_artifacts_dir": "/srv/chatbot/releases/models"}, "overlaps the releases' own paths (/srv/chatbot/releases)"),
+    ("flask_app", {"flask_app_reload_handlers": ["uwsgi reload"]}, "flask_app_reload_handlers is no longer used"),
     (
         "flask_app",
         {"flask_app_env": {"CHATBOT_MODEL_PATH": "/srv/chatbot/shared/data/chatbot-model.json"},

@@ -51,6 +51,27 @@ def test_previous_is_the_newest_healthy_release_and_prune_spares_it(tmp_path):
     assert state["unused_venvs"] == ["v2", "v3"]
 
 
+def test_stored_artifacts_no_kept_release_links_to_are_unused(tmp_path):
+    now = time.time()
+    store = tmp_path / "artifacts"
+    store.mkdir()
+    for name in ["old-0640", "shared-0640", "new-0600"]:
+        (store / name).write_text(name)
+    for release, artifacts, built in [("a1", {"m.bin": "old-0640"}, now - 60), ("b2", {"m.bin": "shared-0640"}, now - 40),
+                                      ("c3", {"m.bin": "shared-0640", "sub/tok.json": "new-0600"}, now - 20)]:
+        make_release(tmp_path, release, "v1", built, live=built)
+        for dest, stored in artifacts.items():
+            link = tmp_path / "releases" / release / ".flaskstack-artifacts" / dest
+            link.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(store / stored, link)
+    point_current(tmp_path, "c3")
+    # a1 is pruned: its model goes with it; the one b2 and c3 share stays.
+    state = helper.state(str(tmp_path), 2)
+    assert state["prune"] == ["a1"]
+    assert state["unused_artifacts"] == ["old-0640"]
+    assert helper.state(str(tmp_path), 3)["unused_artifacts"] == []
+
+
 def test_keep_one_still_keeps_live_and_previous(tmp_path):
     now = time.time()
     make_release(tmp_path, "a1", "v1", now - 60, live=now - 60)

@@ -220,7 +220,7 @@ def make_version(root, version, breakage=""):
         '\n\n_PROBE_CFG = os.path.join(os.path.dirname(os.path.realpath(__file__)), "probe.cfg")\n'
         'PROBE_CONFIG = open(_PROBE_CFG).read().strip() if os.path.exists(_PROBE_CFG) else ""\n'
         '\n\n@app.get("/api/env-probe")\ndef env_probe():\n'
-        '    return jsonify(value=os.environ.get("FLASKSTACK_PROBE", ""), config=PROBE_CONFIG)\n'
+        '    return jsonify(value=os.environ.get("FLASKSTACK_PROBE", ""), config=PROBE_CONFIG, model=MODEL.get("name", ""))\n'
     )
     (dest / "app_flask.py").write_text(code)
     if breakage.startswith("requirement "):

@@ -80,7 +80,7 @@ def test_chat_reply_comes_from_the_deployed_model(port):
 
 def test_model_artifact_matches_the_local_file(host):
     path = f"/srv/{APP}/shared/artifacts/chatbot-model.json"
-    out = sudo(host, f"sha256sum {path} && stat -c '%U %G %a' {path}").stdout.split()
+    out = sudo(host, f"sha256sum {path} && stat -L -c '%U %G %a' {path}").stdout.split()
     assert out[0] == hashlib.sha256(MODEL.read_bytes()).hexdigest(), out
     assert out[2:] == ["root", APP, "640"], f"owner, group, mode: {out[2:]}"
 

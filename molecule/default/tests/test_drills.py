@@ -151,7 +151,7 @@ def test_the_app_user_writes_only_its_data(host):
     assert sudo(host, f"runuser -u {APP} -- cat {model} >/dev/null").rc == 0, f"{APP} cannot read {model}"
     for attempt in (f"mv {model} {model}.x", f"rm -f {model}", f"sh -c 'echo x >> {model}'", f"mv {artifacts} {BASE}/shared/data/a"):
         assert sudo(host, f"runuser -u {APP} -- {attempt}").rc != 0, f"{APP} could: {attempt}"
-    assert sudo(host, f"stat -c '%U %G %a' {artifacts} {model}").stdout.split() == ["root", APP, "750", "root", APP, "640"]
+    assert sudo(host, f"stat -L -c '%U %G %a' {artifacts} {model}").stdout.split() == ["root", APP, "750", "root", APP, "640"]
 
 
 def test_the_sandboxed_app_fully_works(port):
@@ -222,7 +222,7 @@ def test_a_rerun_puts_back_what_was_changed_by_hand(vault, site_with_secrets):
     def state():
         script = (
             f"sha256sum {site} {ini} {model} {ENV_FILE}; stat -L -c '%n %U %G %a' {ENV_FILE}; "
-            f"stat -c '%n %U %G %a' {data} {model} {BASE}/shared/artifacts; "
+            f"stat -L -c '%n %U %G %a' {data} {model} {BASE}/shared/artifacts; "
             f"readlink {site_link}; systemctl is-active nginx {UNIT}; systemctl is-enabled nginx; "
             "test -e /etc/nginx/sites-enabled/default && echo default-site-back || true"
         )

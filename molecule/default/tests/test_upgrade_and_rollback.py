@@ -153,11 +153,12 @@ def test_deploying_the_live_code_again_changes_nothing(host):
 
 
 def probe(port):
-    """FLASKSTACK_PROBE as the app sees it; it must match the config file's line."""
+    """FLASKSTACK_PROBE as the app sees it; the config file's line and the
+    model's name (the artifact) must say the same."""
     resp = request(port, "GET", "/api/env-probe")
     assert resp.status == 200, resp
     seen = json.loads(resp.body)
-    assert seen["config"] == f"probe = {seen['value']}", seen
+    assert seen["config"] == f"probe = {seen['value']}" and seen["model"] == f"model-{seen['value']}", seen
     return seen["value"]
 
 
@@ -168,12 +169,17 @@ def probe_template(tmp_path_factory):
     return str(path)
 
 
-def with_probe(app, value, template):
+def with_probe(app, value, template, **more):
     """deploy.yml's extra vars: APP's code, the inventory's environment plus
-    FLASKSTACK_PROBE, and a config file of the release saying the same."""
+    FLASKSTACK_PROBE, a config file of the release and a model (artifact)
+    saying the same."""
     group_vars = yaml.safe_load((project_dir() / "inventories" / "tencent" / "group_vars" / "all" / "main.yml").read_text())
+    model = json.loads((project_dir() / "examples" / "models" / "chatbot-model.json").read_text())
+    model_file = Path(template).parent / f"model-{value}.json"
+    model_file.write_text(json.dumps({**model, "name": f"model-{value}"}))
     return {"flask_app_src": app, "flask_app_env": {**group_vars["flask_app_env"], "FLASKSTACK_PROBE": value},
-            "flask_app_config_files": [{"src": template, "dest": "probe.cfg"}], "probe_value": value}
+            "flask_app_config_files": [{"src": template, "dest": "probe.cfg"}], "probe_value": value,
+            "flask_app_artifacts": [{"src": str(model_file), "dest": "chatbot-model.json"}], **more}
 
 
 def test_an_environment_and_config_files_go_live_with_their_release_and_roll_back_with_it(host, port, apps, probe_template):
@@ -184,21 +190,29 @@ def test_an_environment_and_config_files_go_live_with_their_release_and_roll_bac
     assert probe(port) == "first"
     master = sudo(host, f"systemctl show -p MainPID --value {unit}").stdout.strip()
 
-    # The same code with another environment: a new release, live by a
-    # graceful reload (the same master, no restart), no request failed.
-    result, report = deploy_under_load(port, "deploy.yml", with_probe(apps["v5"], "second", probe_template))
+    # The same code with another environment and model: a new release, live by
+    # a graceful reload (the same master, no restart), no request failed. Its
+    # pre-switch command, run before the switch, sees the new release's model.
+    model = f"{BASE}/shared/artifacts/chatbot-model.json"
+    sees_new_model = f"grep -q model-second {model}"
+    result, report = deploy_under_load(port, "deploy.yml",
+                                       with_probe(apps["v5"], "second", probe_template, flask_app_pre_switch_commands=[sees_new_model]))
     assert result.returncode == 0 and report["failed"] == 0, (report, result.output[-3000:])
     second = current_release(host)
     assert second != first and probe(port) == "second"
     assert sudo(host, f"systemctl show -p MainPID --value {unit}").stdout.strip() == master
     env_file = f"/etc/flaskstack/{APP}.env"
     assert sudo(host, f"readlink {env_file}").stdout.strip() == f"{BASE}/current/.flaskstack-env"
-    assert sudo(host, f"stat -L -c '%U %G %a' {env_file} {BASE}/current/probe.cfg").stdout.split() == ["root", APP, "640"] * 2
+    assert sudo(host, f"stat -L -c '%U %G %a' {env_file} {BASE}/current/probe.cfg {model}").stdout.split() == ["root", APP, "640"] * 3
+    # The model the app reads is the live release's link into the store of uploaded artifacts, named by its checksum.
+    assert sudo(host, f"readlink {BASE}/shared/artifacts").stdout.strip() == f"{BASE}/current/.flaskstack-artifacts"
+    stored = sudo(host, f"readlink -f {model}").stdout.strip()
+    assert stored == f"{BASE}/artifacts/{sudo(host, f'sha256sum {model}').stdout.split()[0]}-0640", stored
 
     # A refused release with a third environment: every file the live release
     # reads stays byte-identical, and a restart still gives the live one's.
     live_files = (f"{BASE}/current/.flaskstack-env {BASE}/current/probe.cfg {BASE}/current/flaskstack_wsgi.py "
-                  f"{BASE}/current/app_flask.py /etc/uwsgi/{APP}.ini")
+                  f"{BASE}/current/app_flask.py /etc/uwsgi/{APP}.ini {model}")
     before = sudo(host, f"sha256sum {live_files}").stdout
     result = play("deploy.yml", with_probe(apps["v3"], "refused", probe_template))
     assert result.returncode != 0 and "was not put live" in result.output, result.output[-3000:]

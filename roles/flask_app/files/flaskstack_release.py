@@ -49,7 +49,7 @@ def state(base, keep, wanted=""):
     """current, current_healthy (it went live and passed its health check),
     previous (newest other release that went live and stayed healthy), target (WANTED if complete, else previous), releases (complete,
     newest first), prune (beyond the KEEP newest, never current or previous),
-    unused_venvs (no kept release links to them)."""
+    unused_venvs and unused_artifacts (no kept release links to them)."""
     releases_dir = os.path.join(base, "releases")
     current = ""
     if os.path.islink(os.path.join(base, "current")):
@@ -83,6 +83,16 @@ def state(base, keep, wanted=""):
     venvs_dir = os.path.join(base, "venvs")
     venvs = os.listdir(venvs_dir) if os.path.isdir(venvs_dir) else []
 
+    # The artifacts' store (one file per content and mode): what no kept release links to.
+    linked = set()
+    for name in kept:
+        for root, _dirs, files in os.walk(os.path.join(releases_dir, name, ".flaskstack-artifacts")):
+            for entry in files:
+                if os.path.islink(os.path.join(root, entry)):
+                    linked.add(os.path.basename(os.readlink(os.path.join(root, entry))))
+    store = os.path.join(base, "artifacts")
+    stored = os.listdir(store) if os.path.isdir(store) else []
+
     return {
         "current": current,
         "current_healthy": current in live,
@@ -91,6 +101,7 @@ def state(base, keep, wanted=""):
         "releases": ordered,
         "prune": [n for n in ordered if n not in kept],
         "unused_venvs": sorted(v for v in venvs if v not in used),
+        "unused_artifacts": sorted(a for a in stored if a not in linked),
     }
 
 
