@@ -140,7 +140,10 @@ def test_security_headers_are_in_every_block_with_always(live):
     site, result = render_site(live, nginx_static_locations=statics, nginx_location_extra=['add_header X-Extra "1"'])
     assert result.returncode == 0, result.stderr
     header = 'add_header X-Content-Type-Options "nosniff" always;'
-    assert site.count(header) == 3, site  # server, the static location, location /
+    assert site.count(header) == 2, site  # server, the static location
+    # In front of the app: only when the app did not set it (empty, so not added, when it did).
+    assert "add_header X-Content-Type-Options $chatbot_uwsgi_x_content_type_options always;" in site, site
+    assert 'map $upstream_http_x_content_type_options $chatbot_uwsgi_x_content_type_options {\n    "" "nosniff";\n    default "";\n}' in site
     assert "alias /srv/chatbot/current/static/;" in site and "expires 30d;" in site
 
 
@@ -205,7 +208,8 @@ def test_tls_site_with_redirect_passes_nginx_t(live):
     assert "location ^~ /.well-known/acme-challenge/" in plain
     assert "Strict-Transport-Security" not in plain, "HSTS belongs on HTTPS responses only"
     assert "ssl_protocols TLSv1.2 TLSv1.3;" in tls and "uwsgi_pass chatbot_uwsgi;" in tls
-    assert tls.count('add_header Strict-Transport-Security "max-age=63072000" always;') == 2
+    assert tls.count('add_header Strict-Transport-Security "max-age=63072000" always;') == 1
+    assert "add_header Strict-Transport-Security $chatbot_uwsgi_strict_transport_security always;" in tls
 
 
 def test_unknown_hosts_get_no_answer_from_the_default_server(live):

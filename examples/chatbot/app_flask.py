@@ -61,7 +61,11 @@ def chat():
     payload = request.get_json(silent=True)
     if not isinstance(payload, dict) or not isinstance(payload.get("message"), str):
         return jsonify(error='send JSON like {"message": "hello"}'), 400
-    return jsonify(reply=reply_for(payload["message"]), model=MODEL.get("name", "unnamed"))
+    answer = jsonify(reply=reply_for(payload["message"]), model=MODEL.get("name", "unnamed"))
+    # The app sets this header itself (stricter than the site's SAMEORIGIN):
+    # nginx adds its own only to answers that do not carry one.
+    answer.headers["X-Frame-Options"] = "DENY"
+    return answer
 
 
 @app.get("/api/slow")

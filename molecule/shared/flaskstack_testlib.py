@@ -58,7 +58,9 @@ def instance_name(host):
 class Response:
     def __init__(self, status, headers, body):
         self.status = status
-        self.headers = headers
+        # Every header line as sent (a name twice shows twice); .headers keeps the last of each.
+        self.header_lines = list(headers)
+        self.headers = dict(headers)
         self.body = body
 
     def text(self):
@@ -105,7 +107,7 @@ def request(port, method, path, body=None, headers=None, timeout=30, body_size=N
                 conn.send(chunk[: min(left, len(chunk))])
                 left -= min(left, len(chunk))
         resp = conn.getresponse()
-        return Response(resp.status, dict(resp.getheaders()), resp.read())
+        return Response(resp.status, resp.getheaders(), resp.read())
     finally:
         conn.close()
 

@@ -92,6 +92,17 @@ def test_environment_file_is_private_to_the_app_and_links_to_the_live_release(ho
     assert out == ["root", APP, "640", "1"], f"owner, group, mode, CHATBOT_MODEL_PATH lines: {out}"
 
 
+def test_a_security_header_the_app_sets_is_sent_once_with_the_apps_value(port):
+    resp = request(port, "POST", "/api/chat", body=b'{"message": "hello"}', headers={"Content-Type": "application/json"})
+    assert resp.status == 200, resp
+    lines = [(name.lower(), value) for name, value in resp.header_lines]
+    assert [value for name, value in lines if name == "x-frame-options"] == ["DENY"], resp.header_lines
+    # The headers the app did not set come from nginx, once each.
+    for name, value in SECURITY_HEADERS.items():
+        if name != "X-Frame-Options":
+            assert [v for n, v in lines if n == name.lower()] == [value], resp.header_lines
+
+
 def test_body_just_under_the_limit_reaches_the_app(port):
     size = LIMIT - 64 * 1024
     resp = request(port, "POST", "/api/upload", body_size=size, timeout=120)
