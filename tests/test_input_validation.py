@@ -83,6 +83,10 @@ CASES = [
          "flask_app_artifacts": [{"src": str(ROOT / "examples" / "models" / "chatbot-model.json")}]},
         "use /srv/chatbot/shared/artifacts/chatbot-model.json",
     ),
+    # A package's directory linked into the release: an import name, paths inside, a free dest
+    ("flask_app", {"flask_app_package_dirs": [{"package": "os.path", "path": "static"}]}, "refused: ['os.path']"),
+    ("flask_app", {"flask_app_package_dirs": [{"package": "myapp", "path": "../static"}]}, "refused: ['../static']"),
+    ("flask_app", {"flask_app_package_dirs": [{"package": "myapp", "path": "static", "dest": "instance"}]}, "role's own (['instance'])"),
     ("python_venv", {"python_venv_path": "venv"}, "python_venv_path"),
     ("firewall", {"firewall_ssh_ports": []}, "firewall_ssh_ports"),
     ("firewall", {"firewall_restricted_tcp_ports": [{"ports": [8000], "sources": ["web1.example.com"]}]}, "host names"),

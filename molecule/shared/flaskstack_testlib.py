@@ -148,6 +148,21 @@ def sudo(host, command):
     return host.run(f"sudo -n sh -c {shlex.quote(command)}")
 
 
+def live_files(host, app):
+    """A checksum of every file APP's live release reads (code, environment,
+    config files, artifacts through their links, the venv's link, uWSGI's
+    config), one line each: a refused or failed deploy must leave it equal."""
+    base = f"/srv/{app}"
+    script = (
+        f"readlink {base}/current {base}/current/venv {base}/shared/artifacts /etc/flaskstack/{app}.env; "
+        f"cd {base}/current && find -L . \\( -path ./venv -o -path ./instance \\) -prune -o -type f -print | LC_ALL=C sort | xargs -d '\\n' sha256sum; "
+        f"sha256sum /etc/uwsgi/{app}.ini"
+    )
+    out = sudo(host, script)
+    assert out.rc == 0 and ".flaskstack-env" in out.stdout, out.stdout + out.stderr
+    return out.stdout
+
+
 def journal(host, unit, lines=40):
     out = sudo(host, f"journalctl -u {unit} --no-pager -n {lines} -o cat")
     return f"\n--- journal of {unit} ---\n{out.stdout}{out.stderr}"

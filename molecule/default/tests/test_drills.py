@@ -18,6 +18,7 @@ import pytest
 from flaskstack_testlib import (
     instance_name,
     journal,
+    live_files,
     make_version,
     node,
     published_port,
@@ -77,10 +78,10 @@ def failed_pip_deploy(vault, tmp_path_factory):
     """deploy.yml of a release with a requirement pip cannot install, verbose, under load."""
     app = make_version(tmp_path_factory.mktemp("apps"), 5, "requirement flaskstack-no-such-package==9.9.9")
     port = published_port(DRILL)
-    before = request(port, "GET", "/health").text()
+    before = (request(port, "GET", "/health").text(), live_files(node(DRILL), APP))
     with LoadClient([("127.0.0.1", port)], path="/health", concurrency=4, max_seconds=300) as load:
         result = run_playbook("deploy.yml", {"flask_app_src": app}, args=["-v", *vault])
-    after = request(port, "GET", "/health").text()
+    after = (request(port, "GET", "/health").text(), live_files(node(DRILL), APP))
     return result, load.report(), before, after
 
 

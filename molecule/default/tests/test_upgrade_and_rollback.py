@@ -9,7 +9,10 @@ release. Every playbook runs with --limit to that server: the other one is
 the drills' server and is not deployed to here.
 """
 
+import base64
+import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -20,6 +23,7 @@ import yaml
 from flaskstack_testlib import (
     instance_name,
     journal,
+    live_files,
     make_version,
     project_dir,
     published_port,
@@ -116,6 +120,7 @@ def test_code_only_release_reuses_the_virtualenv(host, releases):
 
 
 def test_broken_import_is_never_put_live(host, port, apps, releases):
+    before = live_files(host, APP)
     result, report = deploy_under_load(port, "deploy.yml", {"flask_app_src": apps["v3"]})
     assert result.returncode != 0, result.output
     assert "RuntimeError: v3 is broken on purpose" in result.output, result.output
@@ -123,9 +128,24 @@ def test_broken_import_is_never_put_live(host, port, apps, releases):
     assert report["failed"] == 0, report
     assert version_of(port) == "2"
     assert current_release(host) == releases["2"]
+    assert live_files(host, APP) == before
+
+
+def test_a_failing_pre_switch_command_stops_the_release_when_it_replaces_the_import_check(host, port, apps, releases):
+    # For an app whose import has side effects: no import check, a command instead.
+    before = live_files(host, APP)
+    command = "python -c 'import app_flask'"
+    result = play("deploy.yml", {"flask_app_src": apps["v3"], "flask_app_import_check": False, "flask_app_pre_switch_commands": [command]})
+    out = " ".join(result.output.split())
+    assert result.returncode != 0, result.output
+    assert f'was not put live: "{command}" exited with 1' in out, result.output
+    assert "importing app_flask:app failed" not in out, "the import check ran although flask_app_import_check is false"
+    assert current_release(host) == releases["2"]
+    assert live_files(host, APP) == before
 
 
 def test_failed_health_check_rolls_back(host, port, apps, releases):
+    before = live_files(host, APP)
     result, report = deploy_under_load(port, "deploy.yml", {"flask_app_src": apps["v4"]})
     assert result.returncode != 0, result.output
     out = " ".join(result.output.split())
@@ -137,6 +157,7 @@ def test_failed_health_check_rolls_back(host, port, apps, releases):
     assert current_release(host) == releases["2"]
     # v4 answered 503 on /health only; / kept answering during its short life.
     assert report["failed"] == 0, report
+    assert live_files(host, APP) == before
 
 
 def test_rollback_playbook_brings_v1_back(host, port, releases):
@@ -211,12 +232,11 @@ def test_an_environment_and_config_files_go_live_with_their_release_and_roll_bac
 
     # A refused release with a third environment: every file the live release
     # reads stays byte-identical, and a restart still gives the live one's.
-    live_files = (f"{BASE}/current/.flaskstack-env {BASE}/current/probe.cfg {BASE}/current/flaskstack_wsgi.py "
-                  f"{BASE}/current/app_flask.py /etc/uwsgi/{APP}.ini {model}")
-    before = sudo(host, f"sha256sum {live_files}").stdout
+    before = live_files(host, APP)
+    assert "probe.cfg" in before and "chatbot-model.json" in before, before
     result = play("deploy.yml", with_probe(apps["v3"], "refused", probe_template))
     assert result.returncode != 0 and "was not put live" in result.output, result.output[-3000:]
-    assert sudo(host, f"sha256sum {live_files}").stdout == before
+    assert live_files(host, APP) == before
     assert current_release(host) == second
     assert sudo(host, f"systemctl restart {unit}").rc == 0
     assert wait_for(port, "/health", seconds=60)[1] is not None, "no answer 60 s after the restart"
@@ -300,29 +320,98 @@ def test_wheel_source_with_an_app_factory(host, port, apps, tmp_path, releases):
     releases["7"] = current_release(host)
 
 
-def test_packages_only_source(host, port, releases):
-    result = play(
-        "deploy.yml",
-        {
-            "flask_app_source": "packages",
-            "flask_app_pip_packages": ["httpbin==0.10.2"],
-            "flask_app_requirements_file": "",
-            "flask_app_wsgi": "httpbin:app",
-            "flaskstack_healthcheck_path": "/status/200",
-            "flask_app_keep_releases": 3,
-        },
-    )
-    assert result.returncode == 0, result.output + journal(host, f"uwsgi-{APP}")
-    resp = request(port, "GET", "/get?deployed=packages")
-    assert resp.status == 200, resp
-    assert json.loads(resp.body)["args"] == {"deployed": "packages"}
-    releases["httpbin"] = current_release(host)
+# A real third-party app from PyPI, installed as a package: I Hate Money
+# (a SQLite database it migrates at import, forms, static files inside the
+# package, a Python settings file named by an environment variable, security
+# headers of its own through flask-talisman).
+IHM_SETTINGS = """\
+SQLALCHEMY_DATABASE_URI = "sqlite:////srv/chatbot/shared/data/ihatemoney.db"
+SECRET_KEY = "{{ ihm_secret_key }}"
+SITE_NAME = "{{ ihm_site_name }}"
+ACTIVATE_DEMO_PROJECT = False
+SESSION_COOKIE_SECURE = False
+MAIL_SUPPRESS_SEND = True
+"""
+
+
+def ihatemoney(settings, site_name):
+    return {
+        "flask_app_source": "packages",
+        "flask_app_pip_packages": ["ihatemoney==7.2.1"],
+        "flask_app_requirements_file": "",
+        "flask_app_wsgi": "ihatemoney.wsgi:application",
+        # The settings file of the release: through current, which the release check sees as the new release.
+        "flask_app_env": {"IHATEMONEY_SETTINGS_FILE_PATH": f"{BASE}/current/ihatemoney.cfg"},
+        "flask_app_config_files": [{"src": settings, "dest": "ihatemoney.cfg"}],
+        # The inventory's nginx location /static/ serves current/static: here, the package's own.
+        "flask_app_package_dirs": [{"package": "ihatemoney", "path": "static"}],
+        "flask_app_artifacts": [],
+        "flaskstack_healthcheck_path": "/healthcheck",
+        "flask_app_healthcheck_text": "OK",
+        "flask_app_keep_releases": 3,
+        "ihm_site_name": site_name,
+        "ihm_secret_key": "ihm-test-key-not-secret",
+    }
+
+
+def test_a_real_pypi_app_keeps_its_data_through_a_release_and_a_rollback(host, port, tmp_path, releases):
+    settings = tmp_path / "ihatemoney.cfg.j2"
+    settings.write_text(IHM_SETTINGS)
+    result, report = deploy_under_load(port, "deploy.yml", ihatemoney(str(settings), "Budget one"))
+    assert result.returncode == 0 and report["failed"] == 0, (report, result.output[-4000:] + journal(host, f"uwsgi-{APP}"))
+    releases["ihm-1"] = current_release(host)
+    home = request(port, "GET", "/")
+    assert home.status == 200 and "Budget one" in home.text(), home
+    # Its own security headers, each once: nginx adds none of its own on top.
+    names = [name.lower() for name, _ in home.header_lines]
+    for name in ("x-frame-options", "x-content-type-options", "referrer-policy", "content-security-policy"):
+        assert names.count(name) == 1, home.header_lines
+    # Static files: nginx serves the package's directory (cached 7 days), not the app (which says no-cache).
+    css = request(port, "GET", "/static/css/main.css")
+    on_disk = sudo(host, f"sha256sum {BASE}/current/static/css/main.css").stdout.split()[0]
+    assert css.status == 200 and hashlib.sha256(css.body).hexdigest() == on_disk, css
+    assert css.headers.get("Cache-Control") == "max-age=604800", css.headers
+    assert re.fullmatch(rf"{BASE}/venvs/[0-9a-f]{{12}}/lib/python3[.][0-9]+/site-packages/ihatemoney/static",
+                        sudo(host, f"readlink {BASE}/current/static").stdout.strip())
+
+    # A real write through its API: a project and a member, in its database in shared/data.
+    auth = {"Authorization": "Basic " + base64.b64encode(b"trip:s3cret-pass").decode()}
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    created = request(port, "POST", "/api/projects", headers=form,
+                      body=b"name=Trip&id=trip&password=s3cret-pass&contact_email=a%40example.com&default_currency=XXX")
+    assert created.status == 201, created
+    member = request(port, "POST", "/api/projects/trip/members", headers={**auth, **form}, body=b"name=alice")
+    assert member.status == 201, member
+
+    def project():
+        resp = request(port, "GET", "/api/projects/trip", headers=auth)
+        assert resp.status == 200, resp
+        return [m["name"] for m in json.loads(resp.body)["members"]]
+
+    assert project() == ["alice"]
+
+    # A new release (its settings file changed), under load: the data stays.
+    result, report = deploy_under_load(port, "deploy.yml", ihatemoney(str(settings), "Budget two"))
+    assert result.returncode == 0 and report["failed"] == 0, (report, result.output[-4000:])
+    releases["ihm-2"] = current_release(host)
+    assert releases["ihm-2"] != releases["ihm-1"] and "Budget two" in request(port, "GET", "/").text()
+    assert project() == ["alice"]
+
+    # And back: the previous release and its settings, the same data.
+    result = play("rollback.yml", ihatemoney(str(settings), "Budget two"))
+    assert result.returncode == 0, result.output[-4000:]
+    assert current_release(host) == releases["ihm-1"] and "Budget one" in request(port, "GET", "/").text()
+    assert project() == ["alice"]
 
 
 def test_keep_releases_prunes_old_ones_but_never_live_or_previous(host, releases):
     kept = sudo(host, f"ls {BASE}/releases").stdout.split()
-    # keep 3: the live one (httpbin), the previous one (7) and the newest other (6).
-    assert sorted(kept) == sorted([releases["httpbin"], releases["7"], releases["6"]]), (kept, releases)
+    # keep 3: the live one (ihm-1, rolled back to), the previous one (ihm-2) and the newest other (7).
+    assert sorted(kept) == sorted([releases["ihm-1"], releases["ihm-2"], releases["7"]]), (kept, releases)
     venvs = sudo(host, f"ls {BASE}/venvs").stdout.split()
     used = set(sudo(host, f"readlink {BASE}/releases/*/venv").stdout.split())
     assert {f"../../venvs/{v}" for v in venvs} == used, (venvs, used)
+    # The store of artifacts keeps what the kept releases link to, and nothing else.
+    stored = sudo(host, f"ls {BASE}/artifacts").stdout.split()
+    linked = set(sudo(host, f"find {BASE}/releases/*/.flaskstack-artifacts -type l -exec readlink {{}} +").stdout.split())
+    assert {f"{BASE}/artifacts/{name}" for name in stored} == linked and linked, (stored, linked)
