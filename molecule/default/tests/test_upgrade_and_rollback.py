@@ -334,10 +334,11 @@ MAIL_SUPPRESS_SEND = True
 """
 
 
-def ihatemoney(settings, site_name):
+def ihatemoney(settings):
     return {
         "flask_app_source": "packages",
-        "flask_app_pip_packages": ["ihatemoney==7.2.1"],
+        # Unpinned: the server resolves its version at each deploy (from /etc/pip.conf's find-links here).
+        "flask_app_pip_packages": ["ihatemoney==7.2.1", "flaskstack-probe"],
         "flask_app_requirements_file": "",
         "flask_app_wsgi": "ihatemoney.wsgi:application",
         # The settings file of the release: through current, which the release check sees as the new release.
@@ -349,19 +350,52 @@ def ihatemoney(settings, site_name):
         "flaskstack_healthcheck_path": "/healthcheck",
         "flask_app_healthcheck_text": "OK",
         "flask_app_keep_releases": 3,
-        "ihm_site_name": site_name,
+        "ihm_site_name": "Budget",
         "ihm_secret_key": "ihm-test-key-not-secret",
     }
 
 
-def test_a_real_pypi_app_keeps_its_data_through_a_release_and_a_rollback(host, port, tmp_path, releases):
+@pytest.fixture()
+def probe_wheels(host, tmp_path):
+    """flaskstack-probe 1.0 in a find-links directory on the server (2.0 built
+    beside it, published by the test); removed afterwards."""
+    wheels = {}
+    for version in ("1.0", "2.0"):
+        project = tmp_path / f"probe-{version}"
+        (project / "flaskstack_probe").mkdir(parents=True)
+        (project / "flaskstack_probe" / "__init__.py").write_text(f'VERSION = "{version}"\n')
+        (project / "pyproject.toml").write_text(
+            '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n\n'
+            f'[project]\nname = "flaskstack-probe"\nversion = "{version}"\n'
+        )
+        built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(project)],
+                               capture_output=True, text=True, check=False)
+        assert built.returncode == 0, built.stderr
+        wheels[version] = next(tmp_path.glob(f"flaskstack_probe-{version}-*.whl"))
+    assert sudo(host, "mkdir -p /srv/wheels && printf '[global]\\nfind-links = /srv/wheels\\n' > /etc/pip.conf").rc == 0
+
+    def publish(version):
+        copied = subprocess.run(["podman", "cp", str(wheels[version]), f"{instance_name(host)}:/srv/wheels/"], capture_output=True, text=True, check=False)
+        assert copied.returncode == 0, copied.stderr
+
+    publish("1.0")
+    yield publish
+    sudo(host, "rm -rf /srv/wheels /etc/pip.conf")
+
+
+def test_a_real_pypi_app_keeps_its_data_through_new_upstream_versions_and_a_rollback(host, port, tmp_path, releases, probe_wheels):
     settings = tmp_path / "ihatemoney.cfg.j2"
     settings.write_text(IHM_SETTINGS)
-    result, report = deploy_under_load(port, "deploy.yml", ihatemoney(str(settings), "Budget one"))
+
+    def probe_version():
+        return sudo(host, f"{BASE}/current/venv/bin/python -c 'import flaskstack_probe; print(flaskstack_probe.VERSION)'").stdout.strip()
+
+    result, report = deploy_under_load(port, "deploy.yml", ihatemoney(str(settings)))
     assert result.returncode == 0 and report["failed"] == 0, (report, result.output[-4000:] + journal(host, f"uwsgi-{APP}"))
     releases["ihm-1"] = current_release(host)
+    assert probe_version() == "1.0"
     home = request(port, "GET", "/")
-    assert home.status == 200 and "Budget one" in home.text(), home
+    assert home.status == 200 and "Budget" in home.text(), home
     # Its own security headers, each once: nginx adds none of its own on top.
     names = [name.lower() for name, _ in home.header_lines]
     for name in ("x-frame-options", "x-content-type-options", "referrer-policy", "content-security-policy"):
@@ -390,17 +424,21 @@ def test_a_real_pypi_app_keeps_its_data_through_a_release_and_a_rollback(host, p
 
     assert project() == ["alice"]
 
-    # A new release (its settings file changed), under load: the data stays.
-    result, report = deploy_under_load(port, "deploy.yml", ihatemoney(str(settings), "Budget two"))
+    # A new upstream version, the same settings: a new release, under load; the data stays.
+    probe_wheels("2.0")
+    result, report = deploy_under_load(port, "deploy.yml", ihatemoney(str(settings)))
     assert result.returncode == 0 and report["failed"] == 0, (report, result.output[-4000:])
     releases["ihm-2"] = current_release(host)
-    assert releases["ihm-2"] != releases["ihm-1"] and "Budget two" in request(port, "GET", "/").text()
+    assert releases["ihm-2"] != releases["ihm-1"] and probe_version() == "2.0"
     assert project() == ["alice"]
+    # Nothing new upstream: nothing changes.
+    again = play("deploy.yml", ihatemoney(str(settings)))
+    assert again.returncode == 0 and recap_changed(again.output) == 0, again.output[-4000:]
 
-    # And back: the previous release and its settings, the same data.
-    result = play("rollback.yml", ihatemoney(str(settings), "Budget two"))
+    # And back: the previous release and its versions, the same data.
+    result = play("rollback.yml", ihatemoney(str(settings)))
     assert result.returncode == 0, result.output[-4000:]
-    assert current_release(host) == releases["ihm-1"] and "Budget one" in request(port, "GET", "/").text()
+    assert current_release(host) == releases["ihm-1"] and probe_version() == "1.0"
     assert project() == ["alice"]
 
 
