@@ -424,6 +424,31 @@ def test_a_real_pypi_app_keeps_its_data_through_new_upstream_versions_and_a_roll
 
     assert project() == ["alice"]
 
+    # Refused releases, each for its own cause, under load: every file the
+    # live release reads stays as it was, and so does the data. (Each changes
+    # a setting that makes a new release: one with the live release's id is
+    # not built nor checked again.)
+    before = live_files(host, APP)
+    broken = tmp_path / "broken.cfg.j2"
+    broken.write_text(IHM_SETTINGS + "this line is not Python\n")
+    causes = [
+        ("import error", {"flask_app_config_files": [{"src": str(broken), "dest": "ihatemoney.cfg"}]}, "was not put live: importing"),
+        ("pre-switch command", {"ihm_site_name": "Pre", "flask_app_pre_switch_commands": ["exit 3"]}, '"exit 3" exited with 3'),
+        ("pip", {"flask_app_pip_packages": ["ihatemoney==7.2.1", "flaskstack-no-such-package"]}, "flaskstack-no-such-package"),
+        ("package dir", {"flask_app_package_dirs": [{"package": "ihatemoney", "path": "no-such-dir"}]}, "flask_app_package_dirs names ihatemoney"),
+        ("health check", {"ihm_site_name": "Sick", "flask_app_healthcheck_text": "not in the answer"},
+         f"Rolled back to release {releases['ihm-1']}"),
+    ]
+    with LoadClient([("127.0.0.1", port)], path="/healthcheck", concurrency=2, max_seconds=400) as load:
+        for cause, change, said in causes:
+            result = play("deploy.yml", {**ihatemoney(str(settings)), **change})
+            assert result.returncode != 0 and said in " ".join(result.output.split()), (cause, result.output[-3000:])
+            assert live_files(host, APP) == before, cause
+    report = load.report()
+    print(f"load during the refused releases: {report}")
+    assert report["failed"] == 0 and report["ok"] > 50, report
+    assert current_release(host) == releases["ihm-1"] and project() == ["alice"]
+
     # A new upstream version, the same settings: a new release, under load; the data stays.
     probe_wheels("2.0")
     result, report = deploy_under_load(port, "deploy.yml", ihatemoney(str(settings)))
@@ -444,8 +469,10 @@ def test_a_real_pypi_app_keeps_its_data_through_new_upstream_versions_and_a_roll
 
 def test_keep_releases_prunes_old_ones_but_never_live_or_previous(host, releases):
     kept = sudo(host, f"ls {BASE}/releases").stdout.split()
-    # keep 3: the live one (ihm-1, rolled back to), the previous one (ihm-2) and the newest other (7).
-    assert sorted(kept) == sorted([releases["ihm-1"], releases["ihm-2"], releases["7"]]), (kept, releases)
+    # keep 3: the live one (ihm-1, rolled back to), the previous one (ihm-2) and
+    # the newest other (a refused one); the older ones are gone.
+    assert len(kept) == 3 and releases["ihm-1"] in kept and releases["ihm-2"] in kept, (kept, releases)
+    assert not {releases["1"], releases["2"], releases["6"]} & set(kept), (kept, releases)
     venvs = sudo(host, f"ls {BASE}/venvs").stdout.split()
     used = set(sudo(host, f"readlink {BASE}/releases/*/venv").stdout.split())
     assert {f"../../venvs/{v}" for v in venvs} == used, (venvs, used)
