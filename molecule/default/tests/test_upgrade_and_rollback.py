@@ -203,18 +203,28 @@ def with_probe(app, value, template, **more):
             "flask_app_artifacts": [{"src": str(model_file), "dest": "chatbot-model.json"}], **more}
 
 
-def test_an_environment_and_config_files_go_live_with_their_release_and_roll_back_with_it(host, port, apps, probe_template):
+def test_the_environment_config_files_and_artifacts_go_live_with_their_release_and_roll_back_with_it(host, port, apps, probe_template):
     unit = f"uwsgi-{APP}"
+    model = f"{BASE}/shared/artifacts/chatbot-model.json"
+    # The live release as an older version left it: a real artifacts
+    # directory holding its upload, no links of the release's own.
+    old = current_release(host)
+    old_model = sudo(host, f"sha256sum < {model}").stdout
+    assert sudo(host, f"links={BASE}/releases/{old}/.flaskstack-artifacts && rm {BASE}/shared/artifacts"
+                      f" && install -d -o root -g {APP} -m 0750 {BASE}/shared/artifacts"
+                      f" && cp -L -p $links/chatbot-model.json {BASE}/shared/artifacts/ && rm -r $links").rc == 0
     result, report = deploy_under_load(port, "deploy.yml", with_probe(apps["v5"], "first", probe_template))
     assert result.returncode == 0 and report["failed"] == 0, (report, result.output[-3000:])
     first = current_release(host)
     assert probe(port) == "first"
+    # That directory is now the old release's own (a rollback to it gets its model back).
+    assert sudo(host, f"sha256sum < {BASE}/releases/{old}/.flaskstack-artifacts/chatbot-model.json").stdout == old_model
+    assert sudo(host, f"readlink {BASE}/shared/artifacts").stdout.strip() == f"{BASE}/current/.flaskstack-artifacts"
     master = sudo(host, f"systemctl show -p MainPID --value {unit}").stdout.strip()
 
     # The same code with another environment and model: a new release, live by
     # a graceful reload (the same master, no restart), no request failed. Its
     # pre-switch command, run before the switch, sees the new release's model.
-    model = f"{BASE}/shared/artifacts/chatbot-model.json"
     sees_new_model = f"grep -q model-second {model}"
     result, report = deploy_under_load(port, "deploy.yml",
                                        with_probe(apps["v5"], "second", probe_template, flask_app_pre_switch_commands=[sees_new_model]))
