@@ -154,23 +154,19 @@ def test_uwsgi_comes_back_after_its_master_is_killed(host, port):
     print(f"uWSGI answered again {elapsed:.1f} s after kill -9 of its master")
 
 
-def test_https_where_the_inventory_turns_it_on(host):
+def test_https_beside_plain_http_where_the_inventory_turns_it_on(host):
+    # TLS on, no redirect: both ports serve the app.
     name = instance_name(host)
-    listening = sudo(host, "ss -Hltn").stdout
-    if name == "flaskstack-deb12":
-        # TLS on, no redirect: both ports serve the app.
-        port = published_port(name, 443)
-        assert request(port, "GET", "/health", tls=True).status == 200
-        assert request(published_port(name), "GET", "/health").status == 200
-        site = sudo(host, f"cat /etc/nginx/sites-available/{APP}.conf").stdout
-        assert "listen 443 ssl http2 default_server reuseport;" in site and "http2 on;" not in site, "nginx 1.22 has no http2 directive"
-        out = subprocess.run(
-            ["curl", "-sk", "--http2", "-o", "/dev/null", "-w", "%{http_version}", f"https://127.0.0.1:{port}/health"],
-            capture_output=True, text=True, timeout=30, check=False,
-        )
-        assert out.stdout == "2", out
-    else:
-        assert ":80 " in listening and ":443 " not in listening, f"TLS is off for {name}, yet something listens on 443:\n{listening}"
+    port = published_port(name, 443)
+    assert request(port, "GET", "/health", tls=True).status == 200
+    assert request(published_port(name), "GET", "/health").status == 200
+    site = sudo(host, f"cat /etc/nginx/sites-available/{APP}.conf").stdout
+    assert "listen 443 ssl http2 default_server reuseport;" in site and "http2 on;" not in site, "nginx 1.22 has no http2 directive"
+    out = subprocess.run(
+        ["curl", "-sk", "--http2", "-o", "/dev/null", "-w", "%{http_version}", f"https://127.0.0.1:{port}/health"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )
+    assert out.stdout == "2", out
 
 
 def test_only_nginx_listens_beyond_loopback(host):
@@ -183,5 +179,5 @@ def test_only_nginx_listens_beyond_loopback(host):
         if address.startswith("127.") or address == "[::1]":
             continue
         exposed.add(port)
-    expected = {"80", "443"} if instance_name(host) == "flaskstack-deb12" else {"80"}
+    expected = {"80", "443"}
     assert expected <= exposed <= {"22", "80", "443"}, f"listening beyond loopback: {sorted(exposed)}\n{out}"

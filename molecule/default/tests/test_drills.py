@@ -1,9 +1,9 @@
 """Least privilege, secrets and failure drills, on the converged single servers.
 
 Runs after test_default.py (file order) and ends with a restart of the
-containers. The checks of the running stack run on both servers; the drills
-that run playbooks (secrets with -v, a failing pip install, concurrent runs)
-run them on the Debian 12 server only (--limit), to keep the suite short.
+container; test_status.py and test_upgrade_and_rollback.py follow on the
+same server. The drills that run playbooks (secrets with -v, a failing pip
+install, concurrent runs) leave v6 live with the vault's secrets.
 """
 
 import hashlib
