@@ -88,6 +88,12 @@ CASES = [
     ("flask_app", {"flask_app_package_dirs": [{"package": "os.path", "path": "static"}]}, "refused: ['os.path']"),
     ("flask_app", {"flask_app_package_dirs": [{"package": "myapp", "path": "../static"}]}, "refused: ['../static']"),
     ("flask_app", {"flask_app_package_dirs": [{"package": "myapp", "path": "static", "dest": "instance"}]}, "role's own (['instance'])"),
+    # A constraints file: only for the packages source, a file on the control machine
+    ("flask_app", {"flask_app_pip_constraints_file": str(ROOT / "requirements-dev.txt")}, "flask_app_pip_constraints_file"),
+    ("flask_app", {"flask_app_source": "packages", "flask_app_pip_packages": ["myapp"], "flask_app_pip_constraints_file": "c.txt"},
+     "flask_app_pip_constraints_file"),
+    # Missing artifact: refused before any connection (the live release is never reached)
+    ("flask_app", {"flask_app_artifacts": [{"src": str(ROOT / "examples" / "models" / "no-such-model.bin")}]}, "not found"),
     ("python_venv", {"python_venv_path": "venv"}, "python_venv_path"),
     ("firewall", {"firewall_ssh_ports": []}, "firewall_ssh_ports"),
     ("firewall", {"firewall_restricted_tcp_ports": [{"ports": [8000], "sources": ["web1.example.com"]}]}, "host names"),
