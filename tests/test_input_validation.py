@@ -9,6 +9,7 @@ import re
 
 import pytest
 from conftest import ROOT
+from test_site_settings import PER_RUN, batches
 
 GOOD = {
     "uwsgi": {"uwsgi_instance": "chatbot", "uwsgi_venv": "/srv/chatbot/venv", "uwsgi_chdir": "/srv/chatbot/app", "uwsgi_user": "chatbot"},
@@ -107,15 +108,8 @@ CASES = [
 ]
 
 
-# Six cases per run, each a host of its own (run locally, in check mode):
+# PER_RUN cases per run, each a host of its own (run locally, in check mode):
 # one ansible-playbook per case cost most of this file's time.
-PER_RUN = 6
-
-
-def batches(cases, size=PER_RUN):
-    return [cases[i : i + size] for i in range(0, len(cases), size)]
-
-
 @pytest.mark.parametrize("batch", batches(CASES), ids=[f"{i * PER_RUN:02d}-" + "-".join(c[2] for c in b[:2]) for i, b in enumerate(batches(CASES))])
 def test_bad_input_fails_naming_the_variable(run_ansible, tmp_path, batch):
     hosts = {f"case{i:02d}": dict(GOOD[role], role_under_test=role, ansible_connection="local", **bad) for i, (role, bad, _) in enumerate(batch)}
