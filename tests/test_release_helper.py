@@ -72,6 +72,19 @@ def test_stored_artifacts_no_kept_release_links_to_are_unused(tmp_path):
     assert helper.state(str(tmp_path), 3)["unused_artifacts"] == []
 
 
+def test_unfinished_releases_are_pruned_but_the_one_being_built(tmp_path):
+    now = time.time()
+    make_release(tmp_path, "a1", "v1", now - 60, live=now - 60)
+    point_current(tmp_path, "a1")
+    # Refused before they were complete (pip failed, a package dir was missing): no marker.
+    for name in ("b2", "c3"):
+        (tmp_path / "releases" / name).mkdir()
+    state = helper.state(str(tmp_path), 5, "c3")
+    assert state["releases"] == ["a1"]
+    assert state["prune"] == ["b2"]
+    assert helper.state(str(tmp_path), 5)["prune"] == ["b2", "c3"]
+
+
 def test_keep_one_still_keeps_live_and_previous(tmp_path):
     now = time.time()
     make_release(tmp_path, "a1", "v1", now - 60, live=now - 60)

@@ -48,17 +48,20 @@ def _mtime(path):
 def state(base, keep, wanted=""):
     """current, current_healthy (it went live and passed its health check),
     previous (newest other release that went live and stayed healthy), target (WANTED if complete, else previous), releases (complete,
-    newest first), prune (beyond the KEEP newest, never current or previous),
+    newest first), prune (beyond the KEEP newest, never current or previous;
+    also every unfinished release but WANTED: a build or check that failed),
     unused_venvs and unused_artifacts (no kept release links to them)."""
     releases_dir = os.path.join(base, "releases")
     current = ""
     if os.path.islink(os.path.join(base, "current")):
         current = os.path.basename(os.readlink(os.path.join(base, "current")).rstrip("/"))
 
-    complete, live = {}, {}
+    complete, live, unfinished = {}, {}, []
     for name in os.listdir(releases_dir) if os.path.isdir(releases_dir) else []:
         built = _mtime(os.path.join(releases_dir, name, ".flaskstack-release"))
         if built is None:
+            if name not in (wanted, current):
+                unfinished.append(name)
             continue
         went_live = _mtime(os.path.join(releases_dir, name, ".flaskstack-live"))
         complete[name] = max(built, went_live or 0)
@@ -99,7 +102,7 @@ def state(base, keep, wanted=""):
         "previous": previous,
         "target": wanted if wanted in complete else ("" if wanted else previous),
         "releases": ordered,
-        "prune": [n for n in ordered if n not in kept],
+        "prune": [n for n in ordered if n not in kept] + sorted(unfinished),
         "unused_venvs": sorted(v for v in venvs if v not in used),
         "unused_artifacts": sorted(a for a in stored if a not in linked),
     }
