@@ -67,10 +67,40 @@ def vault(tmp_path_factory):
     return ["--vault-password-file", str(password), "-e", f"@{vars_file}", *LIMIT]
 
 
+def drift_state():
+    """What the drift drill's hand edits change (the environment file by its
+    mode only: the vault's secrets change its content)."""
+    site, site_link, ini = f"/etc/nginx/sites-available/{APP}.conf", f"/etc/nginx/sites-enabled/{APP}.conf", f"/etc/uwsgi/{APP}.ini"
+    data, model = f"{BASE}/shared/data", f"{BASE}/shared/artifacts/chatbot-model.json"
+    script = (
+        f"sha256sum {site} {ini} {model}; stat -L -c '%n %U %G %a' {ENV_FILE}; "
+        f"stat -L -c '%n %U %G %a' {data} {model} {BASE}/shared/artifacts; "
+        f"readlink {site_link}; systemctl is-active nginx {UNIT}; systemctl is-enabled nginx; "
+        "test -e /etc/nginx/sites-enabled/default && echo default-site-back || true"
+    )
+    return sudo(node(DRILL), script).stdout
+
+
+# Hand edits a re-run must see and put back: config files, a link, modes,
+# the model's content and owner, a stopped and disabled service.
+DRIFT = (
+    f"echo '# edited by hand' >> /etc/nginx/sites-available/{APP}.conf && echo 'processes = 1' >> /etc/uwsgi/{APP}.ini"
+    f" && rm /etc/nginx/sites-enabled/{APP}.conf && chmod 0644 {ENV_FILE} && chmod 0777 {BASE}/shared/data"
+    f" && echo 'x' >> {BASE}/shared/artifacts/chatbot-model.json && chown root:root {BASE}/shared/artifacts/chatbot-model.json"
+    f" && chmod 0755 {BASE}/shared/artifacts && systemctl stop nginx && systemctl disable nginx"
+)
+
+
 @pytest.fixture(scope="module")
 def site_with_secrets(vault):
-    """site.yml with the vault's secrets, verbose."""
-    return run_playbook("site.yml", args=["-v", *vault])
+    """site.yml with the vault's secrets, verbose, run after the hand edits of
+    DRIFT (one run for both drills): the result, and the drift state before
+    the edits, after them and after the run."""
+    before = drift_state()
+    assert sudo(node(DRILL), DRIFT).rc == 0
+    edited = drift_state()
+    result = run_playbook("site.yml", args=["-v", *vault])
+    return result, (before, edited, drift_state())
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +197,7 @@ def test_the_sandboxed_app_fully_works(port):
 
 
 def test_secrets_never_appear_in_verbose_output(site_with_secrets):
-    result = site_with_secrets
+    result = site_with_secrets[0]
     assert result.returncode == 0, result.output[-3000:]
     assert "-v" in result.args
     for needle in NEEDLES:
@@ -175,7 +205,7 @@ def test_secrets_never_appear_in_verbose_output(site_with_secrets):
 
 
 def test_secrets_reach_the_app_only_through_its_environment_file(site_with_secrets):
-    assert site_with_secrets.returncode == 0
+    assert site_with_secrets[0].returncode == 0
     host = node(DRILL)
     live_env = sudo(host, f"readlink -f {ENV_FILE}").stdout.strip()
     assert re.fullmatch(rf"{BASE}/releases/[0-9a-f]{{12}}/\.flaskstack-env", live_env), live_env
@@ -214,39 +244,14 @@ def test_secrets_reach_the_app_only_through_its_environment_file(site_with_secre
 # Drift: a re-run must see what a hand edit changed and put it back.
 
 
-def test_a_rerun_puts_back_what_was_changed_by_hand(vault, site_with_secrets):
-    server = node(DRILL)
-    port = published_port(DRILL)
-    site, site_link, ini = f"/etc/nginx/sites-available/{APP}.conf", f"/etc/nginx/sites-enabled/{APP}.conf", f"/etc/uwsgi/{APP}.ini"
-    data, model = f"{BASE}/shared/data", f"{BASE}/shared/artifacts/chatbot-model.json"
-
-    def state():
-        script = (
-            f"sha256sum {site} {ini} {model} {ENV_FILE}; stat -L -c '%n %U %G %a' {ENV_FILE}; "
-            f"stat -L -c '%n %U %G %a' {data} {model} {BASE}/shared/artifacts; "
-            f"readlink {site_link}; systemctl is-active nginx {UNIT}; systemctl is-enabled nginx; "
-            "test -e /etc/nginx/sites-enabled/default && echo default-site-back || true"
-        )
-        return sudo(server, script).stdout
-
-    before = state()
-    edits = (
-        f"echo '# edited by hand' >> {site} && echo 'processes = 1' >> {ini} && rm {site_link}"
-        f" && chmod 0644 {ENV_FILE} && chmod 0777 {data} && echo 'x' >> {model} && chown root:root {model}"
-        f" && chmod 0755 {BASE}/shared/artifacts"
-        " && systemctl stop nginx && systemctl disable nginx"
-    )
-    assert sudo(server, edits).rc == 0
-    assert state() != before
-
-    result = run_playbook("site.yml", args=vault)
+def test_a_rerun_puts_back_what_was_changed_by_hand(site_with_secrets):
+    result, (before, edited, after) = site_with_secrets
+    assert edited != before
     assert result.returncode == 0, result.output[-4000:]
+    # The edits, and the new release the secrets make.
     assert recap_changed(result.output) >= 6, result.output[-4000:]
-    assert state() == before, f"before the edits:\n{before}\nafter the re-run:\n{state()}"
-    assert request(port, "GET", "/health").status == 200
-
-    again = run_playbook("site.yml", args=vault)
-    assert again.returncode == 0 and recap_changed(again.output) == 0, again.output[-4000:]
+    assert after == before, f"before the edits:\n{before}\nafter the re-run:\n{after}"
+    assert request(published_port(DRILL), "GET", "/health").status == 200
 
 
 def test_a_failing_pip_install_keeps_the_live_release(failed_pip_deploy):
