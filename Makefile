@@ -16,7 +16,7 @@ export AAR_DOC := $(AAR_DOC_VENV)/bin/aar-doc
 DEMO_PORT ?= 8080
 DEMO_IMAGE := localhost/flaskstack-debian12:latest
 
-.PHONY: help test-matrix install release-changelog docs demo demo-container bench bench-serving bench-paired bench-deploy bench-playbooks demo-clean test lint test-fast molecule images image-debian12 image-debian13 host-deps venv clean
+.PHONY: help setup test-matrix install release-changelog docs demo demo-container bench bench-serving bench-paired bench-deploy bench-playbooks demo-clean test lint test-fast molecule images image-debian12 image-debian13 host-deps venv clean
 
 ## demo: deploy the example chat bot into a local systemd container, ask it something
 demo: demo-container
@@ -63,13 +63,20 @@ demo-container: venv image-debian12
 demo-clean:
 	podman rm -f flaskstack-demo
 
-## test: lint (with the changelog fragments and ansible-test sanity), fast tests, the ansible-core version matrix, then the Molecule scenarios (converge, idempotence, verify); prints each stage's time
+## test: set-up (venvs, host packages, test images), then lint (with the changelog fragments and ansible-test sanity), fast tests, the ansible-core version matrix and the Molecule scenarios (converge, idempotence, verify); prints each stage's time and the tests' total
 test:
-	@for stage in lint test-fast test-matrix molecule; do \
+	@total=0; for stage in setup lint test-fast test-matrix molecule; do \
 	  start=$$(date +%s); \
 	  $(MAKE) --no-print-directory $$stage || { echo "=== stage $$stage FAILED after $$(( $$(date +%s) - start )) s"; exit 1; }; \
-	  echo "=== stage $$stage passed in $$(( $$(date +%s) - start )) s"; \
-	done
+	  took=$$(( $$(date +%s) - start )); \
+	  [ $$stage = setup ] || total=$$(( total + took )); \
+	  echo "=== stage $$stage passed in $$took s"; \
+	done; \
+	echo "=== tests (lint, fast tests, matrix, Molecule) took $$total s, $$(( total / 60 )) min; the budget is 30 min after set-up"
+
+## setup: everything the tests need and nothing they measure: .venv, host packages, the aar-doc venv, each ansible-core version's venv, the test images
+setup: venv host-deps $(AAR_DOC_VENV)/.installed images
+	python3 tools/version_matrix.py --venv >/dev/null
 
 ## lint: yamllint, ansible-lint (production profile), the changelog fragments, ansible-test sanity
 lint: venv host-deps

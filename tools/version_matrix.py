@@ -22,6 +22,7 @@ cached), time of the checks. Logs in .cache/matrix/logs/.
     tools/version_matrix.py            # every version below
     tools/version_matrix.py 2.16 2.21  # some of them
     tools/version_matrix.py --venv 2.16  # only make (or reuse) the venv; print its path
+    tools/version_matrix.py --venv       # the same for every version (make setup)
     MATRIX_JOBS=1 tools/version_matrix.py  # one version at a time (default 2)
 
 Exit status 1 when any version fails.
@@ -179,25 +180,27 @@ def check_version(minor):
         return pin, python, problems, install, time.monotonic() - start
 
 
-def venv_only(minor):
-    """Make (or reuse) one version's venv for another tool (run_scenarios.sh
-    converges a Molecule scenario with it); print its path."""
+def venv_only(minors):
+    """Make (or reuse) these versions' venvs for another tool (run_scenarios.sh
+    converges a Molecule scenario with one; `make setup` makes them all before
+    the timed stages); print their paths."""
     collections_path()
     (CACHE / "logs").mkdir(parents=True, exist_ok=True)
-    with open(CACHE / "logs" / f"{minor}-venv.log", "w", encoding="utf-8") as log:
-        ensure_venv(minor, *VERSIONS[minor], log)
-    print(CACHE / minor)
+    for minor in minors:
+        with open(CACHE / "logs" / f"{minor}-venv.log", "w", encoding="utf-8") as log:
+            ensure_venv(minor, *VERSIONS[minor], log)
+        print(CACHE / minor)
     return 0
 
 
 def main(argv):
-    venv_mode = argv[:1] == ["--venv"] and len(argv) == 2
+    venv_mode = argv[:1] == ["--venv"]
     minors = (argv[1:] if venv_mode else argv) or list(VERSIONS)
     unknown = [minor for minor in minors if minor not in VERSIONS]
     if unknown:
         sys.exit(f"version_matrix: unknown version(s) {', '.join(unknown)}; known: {', '.join(VERSIONS)}")
     if venv_mode:
-        return venv_only(minors[0])
+        return venv_only(minors)
     # Two at a time by default (MATRIX_JOBS): each check is one Python process.
     collections_path()
     jobs = int(os.environ.get("MATRIX_JOBS", "2"))
