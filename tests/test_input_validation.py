@@ -23,6 +23,8 @@ CASES = [
     ("uwsgi", {"uwsgi_processes": "four"}, "uwsgi_processes"),
     ("uwsgi", {"uwsgi_user": "root"}, "uwsgi_user"),
     ("uwsgi", {"uwsgi_socket": "8000"}, "uwsgi_socket"),
+    ("uwsgi", {"uwsgi_socket": "localhost:8000"}, "uwsgi_socket"),
+    ("uwsgi", {"uwsgi_socket_group": "www data"}, "uwsgi_socket_group"),
     ("uwsgi", {"uwsgi_instance": ""}, "uwsgi_instance"),
     ("flask_app", {"flask_app_name": "Chat Bot"}, "flask_app_name"),
     ("flask_app", {"flask_app_src": "/nonexistent/app"}, "flask_app_src"),

@@ -177,6 +177,10 @@ RULES = {
         "user (www-data), the user Ansible connects as, nor a system or login account (daemon, nobody, ubuntu, admin, "
         "systemd-*, ...: the list is in docs/safety.md)",
     ),
+    "group": (
+        _fullmatch(r"[a-z_][a-z0-9_-]{0,31}"),
+        "an existing group's name (lowercase letters, digits, '-' and '_', starting with a letter or '_', at most 32 characters)",
+    ),
     "server_names": (
         _server_names,
         "host names separated by single spaces: example.com, *.example.com, .example.com, example.*, an IP address, "
