@@ -69,6 +69,9 @@ CASES = [
     ({"uwsgi_threads": -1}, "uwsgi_threads"),
     ({"flaskstack_uwsgi_harakiri": -5}, "flaskstack_uwsgi_harakiri"),
     ({"flaskstack_uwsgi_socket": "8000"}, "flaskstack_uwsgi_socket"),
+    ({"flaskstack_uwsgi_socket": "localhost:8000"}, "flaskstack_uwsgi_socket"),
+    ({"flaskstack_uwsgi_unix_socket": True, "flaskstack_uwsgi_socket": "127.0.0.1:9000"}, "flaskstack_uwsgi_unix_socket"),
+    ({"flaskstack_uwsgi_unix_socket": "sometimes"}, "flaskstack_uwsgi_unix_socket"),
     ({"nginx_upstream_method": "fastest"}, "nginx_upstream_method"),
     ({"nginx_upstream_servers": [{"server": "127.0.0.1 8000"}]}, "nginx_upstream_servers"),
     ({"flaskstack_server_name": "example.com;"}, "flaskstack_server_name"),
@@ -224,8 +227,9 @@ def test_scaled_layout_without_facts_passes_the_checks(run_ansible, tmp_path):
         ({"web": {}, "app1": {}, "app2": {}}, {"flaskstack_rolling_batch": 2}, "flaskstack_rolling_batch"),
         ({"web": {}, "app1": {"flaskstack_private_address": "app1.internal"}, "app2": {}}, {}, "flaskstack_private_address"),
         ({"web": {"flaskstack_cluster": "blue"}, "app1": {}, "app2": {}}, {}, "webservers"),
+        ({"web": {}, "app1": {}, "app2": {}}, {"flaskstack_uwsgi_unix_socket": True}, "flaskstack_uwsgi_unix_socket"),
     ],
-    ids=["batch-as-large-as-the-app-servers", "private-address-not-an-ip", "cluster-without-web-server"],
+    ids=["batch-as-large-as-the-app-servers", "private-address-not-an-ip", "cluster-without-web-server", "unix-socket-across-servers"],
 )
 def test_bad_layout_is_refused_before_any_server_is_touched(run_ansible, tmp_path, hosts_vars, extra, named):
     inventory = write_inventory(tmp_path, hosts_vars, ["app1", "app2"], ["web"])

@@ -38,6 +38,7 @@ class LoadClient:
         self._threads = []
         self._sent = 0
         self.ok = 0
+        self.longest = 0.0  # seconds, the slowest answer (2xx or not)
         self.statuses = collections.Counter()
         self.errors = collections.Counter()
         self.versions = collections.Counter()
@@ -88,6 +89,7 @@ class LoadClient:
             conn = http.client.HTTPSConnection(host, port, timeout=self.timeout, context=self.tls)
         else:
             conn = http.client.HTTPConnection(host, port, timeout=self.timeout)
+        sent = time.monotonic()
         try:
             conn.request("GET", self.path, headers=self.headers)
             resp = conn.getresponse()
@@ -105,7 +107,9 @@ class LoadClient:
                 version, host_name = str(answer.get("version")), answer.get("host")
             except (ValueError, AttributeError):
                 version = None
+        took = time.monotonic() - sent
         with self._lock:
+            self.longest = max(self.longest, took)
             self.per_target[f"{host}:{port}"] += 1
             if 200 <= resp.status < 300:
                 self.ok += 1
@@ -141,4 +145,5 @@ class LoadClient:
             "per_target": dict(self.per_target),
             "hosts": dict(self.hosts),
             "seconds": round(self.elapsed, 1),
+            "longest": round(self.longest, 2),
         }

@@ -276,8 +276,12 @@ def test_git_source(host, port, apps, tmp_path, releases):
         "flask_app_git_repo": "file:///srv/gitrepos/chatbot.git",
         "flask_app_git_version": "v5",
     }
-    result = play("site.yml", git_vars)
-    assert result.returncode == 0, result.output
+    # site.yml, under load, with a uWSGI setting changed too (its ini is
+    # rewritten and uWSGI reloaded): no request fails.
+    ini = f"/etc/uwsgi/{APP}.ini"
+    result, report = deploy_under_load(port, "site.yml", {**git_vars, "flaskstack_uwsgi_harakiri": 61})
+    assert result.returncode == 0 and report["failed"] == 0, (report, result.output[-3000:])
+    assert "harakiri = 61" in sudo(host, f"cat {ini}").stdout
     assert version_of(port) == "5"
     releases["5"] = current_release(host)
     again = play("deploy.yml", git_vars)

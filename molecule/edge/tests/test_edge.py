@@ -240,16 +240,18 @@ def wait_for_log(host, log, text, seconds=5):
 
 
 def support_app(**more):
-    """examples/second-app.yml, adapted to this host (port 8001 is taken, no TLS for it)."""
+    """examples/second-app.yml, adapted to this host (no TLS for it), with
+    nginx reaching its uWSGI through a unix socket."""
     settings = yaml.safe_load((project_dir() / "examples" / "second-app.yml").read_text())
     settings.update(
-        flaskstack_uwsgi_port=8002,
+        flaskstack_uwsgi_unix_socket=True,
         flaskstack_server_name=SUPPORT,
         flaskstack_tls=False,
         # The host's HSTS and self-signed certificate are the first app's; without TLS they are refused.
         nginx_hsts=False,
         nginx_tls_self_signed=False,
-        nginx_upstream_servers=[{"server": "127.0.0.1:8002"}],
+        # The host's list is the first app's: this app's is its socket.
+        nginx_upstream_servers=[{"server": "unix:/run/uwsgi-support.sock"}],
         flask_app_public_dirs=[],
     )
     settings.update(more)
@@ -272,6 +274,14 @@ def test_a_second_app_deploys_and_breaks_without_touching_the_first(host, tmp_pa
     users = sudo(host, "id -u chatbot; id -u support; systemctl is-active uwsgi-chatbot uwsgi-support").stdout.split()
     assert users[0] != users[1] and users[2:] == ["active", "active"], users
     assert requests_served(host, "support") >= 1
+    # Its unix socket: held by systemd, nginx's group may connect, another app's user may not.
+    sock = "/run/uwsgi-support.sock"
+    assert sudo(host, f"stat -c '%F %U %G %a' {sock}").stdout.split() == ["socket", "root", "www-data", "660"]
+    assert "unix:" + sock in sudo(host, "cat /etc/nginx/sites-available/support.conf").stdout
+    connect = f"python3 -c 'import socket; socket.socket(socket.AF_UNIX).connect(\"{sock}\")'"
+    assert sudo(host, f"runuser -u www-data -- {connect}").rc == 0
+    refused = sudo(host, f"runuser -u chatbot -- {connect}")
+    assert refused.rc != 0 and "PermissionError" in refused.stderr, refused.stderr
 
     broken = make_version(tmp_path, 9, "import")
     with LoadClient([("127.0.0.1", HTTPS)], path="/health", headers={"Host": CHAT}, tls=True, max_seconds=300) as load:
