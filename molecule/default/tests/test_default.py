@@ -35,12 +35,15 @@ def test_services_are_active_and_enabled(host):
 
 
 def test_uwsgi_listens_on_loopback_8000_only(host):
-    # Sockets owned by the app user: its sandboxed processes (their own user
-    # namespace, other processes hidden) are not visible to `ss -p`.
+    # The listening socket is systemd's (test_systemd_holds_uwsgis_socket);
+    # the app's user binds none of its own, and 8000 is on loopback only.
+    assert sudo(host, f"systemctl show -P Listen {UNIT}.socket").stdout.split() == ["127.0.0.1:8000", "(Stream)"]
     uid = host.run(f"id -u {APP}").stdout.strip()
     out = sudo(host, "ss -Hltne").stdout
-    uwsgi_sockets = sorted(line.split()[3] for line in out.splitlines() if f" uid:{uid} " in f" {line} ")
-    assert uwsgi_sockets == ["127.0.0.1:8000"], f"sockets of {APP} (uid {uid}): {uwsgi_sockets}\n{out}"
+    of_app_user = [line for line in out.splitlines() if f" uid:{uid} " in f" {line} "]
+    assert of_app_user == [], f"sockets bound by {APP} (uid {uid}): {of_app_user}"
+    on_8000 = sorted(line.split()[3] for line in out.splitlines() if line.split()[3].endswith(":8000"))
+    assert on_8000 == ["127.0.0.1:8000"], out
 
 
 def test_uwsgi_master_and_workers_run_as_the_app_user(host):

@@ -23,7 +23,7 @@ def status(host):
     text = "\n".join(shown[0]["msg"])
     failed = [task["hosts"][name].get("msg", "") for play in report["plays"] for task in play["tasks"] if task["hosts"].get(name, {}).get("failed")]
     text += "\n" + "\n".join(str(msg) for msg in failed)
-    requests = re.search(r"uwsgi: \S+ \S+, pid \d+, \d+ restarts, \d+ workers, (\d+) requests", text)
+    requests = re.search(r"uwsgi: \S+ \S+, socket \S+, pid \d+, \d+ restarts, \d+ workers, (\d+) requests", text)
     return result, text, int(requests.group(1)) if requests else None, report["stats"][name]["changed"]
 
 
@@ -37,7 +37,7 @@ def test_status_reports_release_workers_health_and_nginx(host):
     assert first.returncode == 0, first.output[-4000:]
     assert changed == 0, "status.yml changed something"
     assert f"release: {live} (previous: " in shown or f"release: {live}," in shown, shown
-    assert f"uwsgi: {UNIT} active, pid {pid}," in shown, shown
+    assert f"uwsgi: {UNIT} active, socket active, pid {pid}," in shown, shown
     assert f", {max(cpus, 2)} workers," in shown, shown
     assert re.search(r"workers: #1 pid \d+ (idle|busy) \d+ requests", shown), shown
     # Through this server's nginx (over HTTPS on the Debian 12 server, which has TLS on).
@@ -56,15 +56,16 @@ def test_status_reports_release_workers_health_and_nginx(host):
 
 def test_status_fails_and_says_why_when_uwsgi_is_down(host):
     port = published_port(instance_name(host))
-    assert sudo(host, f"systemctl stop {UNIT}").rc == 0
+    # Out means both: with its socket listening, a stopped uWSGI is started by the next connection.
+    assert sudo(host, f"systemctl stop {UNIT}.socket {UNIT}").rc == 0
     try:
         result, shown, _, changed = status(host)
         assert result.returncode != 0, shown
-        assert f"uwsgi: {UNIT} inactive" in shown, shown
+        assert f"uwsgi: {UNIT} inactive, socket inactive" in shown, shown
         assert re.search(r"health: https?://127\.0\.0\.1:(80|443)/health -> 502 FAILED", shown), shown
         assert "is not healthy" in shown, shown
         assert changed == 0
     finally:
-        assert sudo(host, f"systemctl start {UNIT}").rc == 0
+        assert sudo(host, f"systemctl start {UNIT}.socket {UNIT}").rc == 0
     _, took = wait_for(port, "/health")
     assert took is not None, f"not answering after the restart{journal(host, UNIT)}"

@@ -103,7 +103,8 @@ def test_a_stopped_app_node_is_skipped(host):
     try:
         with LoadClient([("127.0.0.1", WEB_PORT)], path="/health", concurrency=4, max_seconds=30) as switch_over:
             time.sleep(2)
-            assert sudo(app1, f"systemctl stop {UNIT}").rc == 0
+            # Both units: while its socket listens, a connection starts uWSGI again.
+            assert sudo(app1, f"systemctl stop {UNIT}.socket {UNIT}").rc == 0
             time.sleep(3)
         with LoadClient([("127.0.0.1", WEB_PORT)], path="/health", concurrency=4, max_seconds=8) as after:
             time.sleep(8)
@@ -115,7 +116,7 @@ def test_a_stopped_app_node_is_skipped(host):
         assert marked["failed"] == 0 and marked["ok"] > 50, marked
         assert set(marked["hosts"]) == {"flaskstack-app2"}, marked
     finally:
-        sudo(app1, f"systemctl start {UNIT}")
+        sudo(app1, f"systemctl start {UNIT}.socket {UNIT}")
     deadline = time.monotonic() + 30
     while served_by(answers(10)) != set(APPS):
         assert time.monotonic() < deadline, f"app1 did not come back{journal(app1, UNIT)}"
