@@ -44,12 +44,15 @@ A_PORT, B_PORT = 80, 8080
 
 INI, UNIT, SITE = "/etc/uwsgi/chatbot.ini", "/etc/systemd/system/uwsgi-chatbot.service", "/etc/nginx/sites-available/chatbot.conf"
 TWIN_INI, TWIN_UNIT, TWIN_SITE = "/etc/uwsgi/twin.ini", "/etc/systemd/system/uwsgi-twin.service", "/etc/nginx/conf.d/twin.conf"
+SOCKET, TWIN_SOCKET = "/etc/systemd/system/uwsgi-chatbot.socket", "/etc/systemd/system/uwsgi-twin.socket"
 
-# The twin: the deployed files with another socket, stats socket, runtime
-# directory and port; the site keeps everything else (headers, logs, timeouts).
+# The twin: the deployed files (socket unit included) with another socket,
+# stats socket, runtime directory and port; the site keeps everything else
+# (headers, logs, timeouts).
 TWIN = f"""
 sed -e 's/^socket = .*/socket = 127.0.0.1:8001/' -e 's#^stats = .*#stats = /run/uwsgi-twin/stats.sock#' {INI} > {TWIN_INI}
-sed -e 's#{INI}#{TWIN_INI}#' -e 's/^RuntimeDirectory=.*/RuntimeDirectory=uwsgi-twin/' {UNIT} > {TWIN_UNIT}
+sed -e 's/^ListenStream=.*/ListenStream=127.0.0.1:8001/' -e 's/uwsgi-chatbot/uwsgi-twin/g' {SOCKET} > {TWIN_SOCKET}
+sed -e 's#{INI}#{TWIN_INI}#' -e 's/^RuntimeDirectory=.*/RuntimeDirectory=uwsgi-twin/' -e 's/uwsgi-chatbot\\.socket/uwsgi-twin.socket/g' {UNIT} > {TWIN_UNIT}
 sed -e 's/chatbot_uwsgi/twin_uwsgi/g' -e 's/127.0.0.1:8000/127.0.0.1:8001/' -e '/listen \\[::\\]/d' \\
     -e 's/^\\( *\\)listen .*/\\1listen 127.0.0.1:{B_PORT} reuseport;/' -e 's/server_name .*/server_name twin;/' {SITE} > {TWIN_SITE}
 """
@@ -69,6 +72,7 @@ VARIANTS = {
         "the hand-made baseline's settings: 4 processes x 2 threads, every request logged to a file, uWSGI's default"
         " backlog (100), an nginx server with only `include uwsgi_params; uwsgi_pass` (no reuseport)",
         f"sed -i '/^disable-logging\\|^log-4xx\\|^log-5xx\\|^listen = /d; s/^processes = .*/processes = 4/; s/^threads = .*/threads = 2/' {TWIN_INI}"
+        f" && sed -i 's/^Backlog=.*/Backlog=100/' {TWIN_SOCKET}"
         f" && echo 'logto = /srv/chatbot/shared/data/twin-uwsgi.log' >> {TWIN_INI}"
         f" && printf 'server {{\\n    listen 127.0.0.1:{B_PORT};\\n    location / {{\\n        include uwsgi_params;\\n"
         f"        uwsgi_pass 127.0.0.1:8001;\\n    }}\\n}}\\n' > {TWIN_SITE}",
@@ -84,10 +88,12 @@ VARIANTS = {
         f"sed -i -E '/^({'|'.join(SANDBOX)})=/d' {TWIN_UNIT}",
     ),
     "unix-socket": (
-        "nginx reaches uWSGI over a unix socket instead of TCP on 127.0.0.1 (socket mode 0666 for this measurement only)",
-        f"sed -i 's#^socket = .*#socket = /run/uwsgi-twin/uwsgi.sock\\nchmod-socket = 666#' {TWIN_INI}"
-        f" && sed -i 's/^RuntimeDirectoryMode=.*/RuntimeDirectoryMode=0755/' {TWIN_UNIT}"
-        f" && sed -i 's#server 127.0.0.1:8001;#server unix:/run/uwsgi-twin/uwsgi.sock;#' {TWIN_SITE}",
+        "nginx reaches uWSGI over a unix socket instead of TCP on 127.0.0.1, as flaskstack_uwsgi_unix_socket sets it up"
+        " (systemd's socket root:www-data 0660)",
+        f"sed -i -e 's#^ListenStream=.*#ListenStream=/run/uwsgi-twin.sock\\nSocketUser=root\\nSocketGroup=www-data\\nSocketMode=0660"
+        f"\\nRemoveOnStop=true#' -e '/^FreeBind=/d' {TWIN_SOCKET}"
+        f" && sed -i 's#^socket = .*#socket = /run/uwsgi-twin.sock#' {TWIN_INI}"
+        f" && sed -i 's#server 127\\.0\\.0\\.1:8001#server unix:/run/uwsgi-twin.sock#' {TWIN_SITE}",
     ),
 }
 CHOSEN = os.environ.get("BENCH_VARIANTS", ",".join(VARIANTS)).split(",")
@@ -95,8 +101,8 @@ CHOSEN = os.environ.get("BENCH_VARIANTS", ",".join(VARIANTS)).split(",")
 
 def start_twin(name):
     change = VARIANTS[name][1]
-    exec_in(DEFAULT, f"set -e\nsystemctl stop uwsgi-twin 2>/dev/null || true\n{TWIN}\n{change}\n"
-            "systemctl daemon-reload && systemctl start uwsgi-twin && nginx -t -q && systemctl reload nginx")
+    exec_in(DEFAULT, f"set -e\nsystemctl stop uwsgi-twin uwsgi-twin.socket 2>/dev/null || true\n{TWIN}\n{change}\n"
+            "systemctl daemon-reload && systemctl start uwsgi-twin.socket uwsgi-twin && nginx -t -q && systemctl reload nginx")
     for _ in range(30):
         probe = exec_in(DEFAULT, f"python3 -c \"import urllib.request as u; print(u.urlopen('http://127.0.0.1:{B_PORT}/').status)\"", check=False)
         if probe.stdout.strip() == "200":

@@ -3,7 +3,9 @@
 
 Not a test. In one run on this machine it:
   1. deploys the example app with site.yml into a systemd container
-     (flaskstack-bench, Debian 12), the collection's defaults;
+     (flaskstack-bench, Debian 12), the collection's defaults; and into a
+     second one (flaskstack-bench-unix) with flaskstack_uwsgi_unix_socket,
+     nginx reaching uWSGI over /run/uwsgi-chatbot.sock instead of TCP;
   2. reproduces the hand-made setup in a second container
      (flaskstack-bench-manual, bench/manual_setup.sh): nginx -> uWSGI with the
      literal uwsgi.ini of the manual procedure, and nginx -> gunicorn;
@@ -37,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 IMAGE = "localhost/flaskstack-debian12:latest"
-DEFAULT, MANUAL = "flaskstack-bench", "flaskstack-bench-manual"
+DEFAULT, MANUAL, UNIX = "flaskstack-bench", "flaskstack-bench-manual", "flaskstack-bench-unix"
 SECONDS = int(os.environ.get("BENCH_SECONDS", "20"))
 WARMUP = int(os.environ.get("BENCH_WARMUP", "5"))
 CONNECTIONS = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "8,32,512").split(",")]
@@ -45,6 +47,7 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 SETUPS = [
     # (key, label, container, url)
     ("default", "flaskstack default (nginx -> uWSGI)", DEFAULT, "http://127.0.0.1:80/"),
+    ("unix", "flaskstack, unix socket (nginx -> uWSGI)", UNIX, "http://127.0.0.1:80/"),
     ("baseline", "hand-made baseline (nginx -> uWSGI)", MANUAL, "http://127.0.0.1:80/"),
     ("gunicorn", "nginx -> gunicorn (4 gthread x 2)", MANUAL, "http://127.0.0.1:81/"),
     ("uwsgi", "ceiling: uWSGI alone (HTTP socket)", DEFAULT, "http://127.0.0.1:9000/"),
@@ -74,21 +77,27 @@ def start_container(name):
     sys.exit(f"{name} did not boot")
 
 
-def deploy_default(workdir):
-    inventory = Path(workdir) / "inventory"
+def deploy(workdir, name, **settings):
+    """site.yml into container NAME with the tencent inventory's settings (and SETTINGS on top), then wrk."""
+    inventory = Path(workdir) / f"inventory-{name}"
     inventory.mkdir()
     (inventory / "group_vars").symlink_to(ROOT / "inventories" / "tencent" / "group_vars")
+    host = {"ansible_connection": "containers.podman.podman", "ansible_user": "ubuntu", "ansible_become": True, **settings}
     hosts = {
         "all": {
-            "hosts": {DEFAULT: {"ansible_connection": "containers.podman.podman", "ansible_user": "ubuntu", "ansible_become": True}},
-            "children": {"appservers": {"hosts": {DEFAULT: None}}, "webservers": {"hosts": {DEFAULT: None}}},
+            "hosts": {name: host},
+            "children": {"appservers": {"hosts": {name: None}}, "webservers": {"hosts": {name: None}}},
         }
     }
     (inventory / "hosts.yml").write_text(json.dumps(hosts))
     start = time.monotonic()
     sh(str(BIN / "ansible-playbook"), "-i", str(inventory), "site.yml", cwd=ROOT)
-    print(f"site.yml deployed {DEFAULT} in {time.monotonic() - start:.0f} s", flush=True)
-    exec_in(DEFAULT, "apt-get install -y -q wrk >/dev/null")
+    print(f"site.yml deployed {name} in {time.monotonic() - start:.0f} s", flush=True)
+    exec_in(name, "apt-get install -y -q wrk >/dev/null")
+
+
+def deploy_default(workdir):
+    deploy(workdir, DEFAULT)
     # Ceiling 1: the deployed uWSGI config, serving HTTP itself on 127.0.0.1:9000.
     exec_in(
         DEFAULT,
@@ -237,6 +246,14 @@ def report(results, description):
     lines += [f"| {name} | {value} | {goal} | {'yes' if met else 'NO'} |" for name, value, met, goal in checks]
     lines += [
         "",
+        "The unix socket (`flaskstack_uwsgi_unix_socket`) against the default TCP 127.0.0.1:8000, same settings otherwise:",
+        "",
+        "| connections | requests/s unix / TCP | p99 unix / TCP |",
+        "|---:|---:|---:|",
+    ]
+    lines += [f"| {c} | {ratio('unix', 'default', c):.3f} | {ratio('unix', 'default', c, 'p99_ms'):.3f} |" for c in CONNECTIONS]
+    lines += [
+        "",
         "The rounds of one setup differ by more than a few per cent (see each round), so this table cannot resolve smaller",
         "differences. [bench-paired.md](bench-paired.md) measures one setting at a time against the default, in the same",
         "container, in windows taken alternately a few seconds apart.",
@@ -249,8 +266,10 @@ def main():
     with tempfile.TemporaryDirectory() as workdir:
         start_container(DEFAULT)
         start_container(MANUAL)
+        start_container(UNIX)
         try:
             deploy_default(workdir)
+            deploy(workdir, UNIX, flaskstack_uwsgi_unix_socket=True)
             setup_manual()
             description = machine() + "; gunicorn 27.0.1"
             rounds = {key: {c: [] for c in CONNECTIONS} for key, *_ in SETUPS}
@@ -267,7 +286,7 @@ def main():
             results = {key: {c: summary(runs) for c, runs in by_c.items()} for key, by_c in rounds.items()}
         finally:
             if os.environ.get("BENCH_KEEP") != "1":
-                sh("podman", "rm", "-f", DEFAULT, MANUAL, check=False)
+                sh("podman", "rm", "-f", DEFAULT, MANUAL, UNIX, check=False)
     (ROOT / "docs" / "bench-serving.json").write_text(json.dumps({"machine": description, "results": results}, indent=1) + "\n")
     chart(results, ROOT / "docs" / "bench-serving.png")
     text = report(results, description)
