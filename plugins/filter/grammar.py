@@ -16,6 +16,7 @@ _SEGMENT = r"[A-Za-z0-9_.@+-]+"
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})"
 _HOST = rf"{_LABEL}(?:\.{_LABEL})*"
 _IPV6 = r"\[[0-9A-Fa-f:.]{2,45}\]"
+_IPV4 = r"(?:[0-9]{1,3}\.){3}[0-9]{1,3}"
 _PORT = r"[0-9]{1,5}"
 _DURATION = r"[0-9]{1,9}|(?:[0-9]{1,9}(?:ms|[smhdwMy]))+"
 _NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
@@ -101,8 +102,13 @@ def _upstream(value, **_):
     return _tcp_address(value)
 
 
+def _ip_port(value, **_):
+    match = re.fullmatch(rf"({_IPV4}|{_IPV6}):({_PORT})", value)
+    return bool(match) and _port_ok(match.group(2))
+
+
 def _uwsgi_socket(value, **_):
-    return _tcp_address(value) or _path(value)
+    return _ip_port(value) or _path(value)
 
 
 def _server_name(value, **_):
@@ -217,14 +223,18 @@ RULES = {
         _fullmatch(rf"off|epoch|max|(?:modified )?-?(?:{_DURATION})"),
         "an nginx expires time: off, epoch, max, or a time like 7d, 1h30m or -1 (optionally after 'modified ')",
     ),
-    "tcp_address": (_tcp_address, "host:port or [IPv6]:port, port 1-65535"),
+    "tcp_address": (
+        _ip_port,
+        "an IP address and port, IPv4:port or [IPv6]:port (port 1-65535); no host name (systemd binds uWSGI's socket)",
+    ),
     "upstream": (
         _upstream,
         "host:port, [IPv6]:port (port 1-65535) or unix:/absolute/path (letters, digits and . _ @ + -)",
     ),
     "uwsgi_socket": (
         _uwsgi_socket,
-        "host:port, [IPv6]:port (port 1-65535) or the absolute path of a unix socket (letters, digits and . _ @ + -)",
+        "IPv4:port or [IPv6]:port (port 1-65535; no host name: systemd binds the socket) or the absolute path of a "
+        "unix socket (letters, digits and . _ @ + -)",
     ),
     "hash_key": (
         _fullmatch(rf"(?:\$(?:{_HASH_VARIABLES}))+"),
