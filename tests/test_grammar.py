@@ -208,7 +208,21 @@ HOSTILE = [
     ({"flaskstack_tls": True, "nginx_tls_self_signed": True}, "redirect", "nginx_tls_redirect"),
     ({"flaskstack_server_name": "*.example.com ~^(www\\.)?example\\.org$", "flaskstack_tls": False}, "redirect",
      "flaskstack_server_name"),
+    # ACME: the account's contact, the directory URL, names the CA can check over HTTP
+    ({"flaskstack_tls": True, "nginx_acme": True, "flaskstack_server_name": "chat.example.com",
+      "nginx_acme_email": "ops@example.com --server=https://evil.example"}, "email", "nginx_acme_email"),
+    ({"flaskstack_tls": True, "nginx_acme": True, "flaskstack_server_name": "chat.example.com",
+      "nginx_acme_email": "-ops@example.com"}, "email", "nginx_acme_email"),
+    ({"nginx_acme_directory": "http://acme.example.com/directory"}, "https_url", "nginx_acme_directory"),
+    ({"nginx_acme_directory": "https://acme.example.com/dir --config=/tmp/x"}, "https_url", "nginx_acme_directory"),
+    ({"nginx_acme_directory": "https://user:pw@acme.example.com/dir"}, "https_url", "nginx_acme_directory"),
+    ({"flaskstack_tls": True, "nginx_acme": True, "nginx_acme_email": "ops@example.com",
+      "flaskstack_server_name": "*.example.com"}, "dns_name", "nginx_acme"),
+    ({"flaskstack_tls": True, "nginx_acme": True, "nginx_acme_email": "ops@example.com",
+      "flaskstack_server_name": "chat.example.com 192.0.2.10"}, "dns_name", "nginx_acme"),
+    ({"nginx_acme_ca_file": "/etc/pebble/../shadow"}, "path", "nginx_acme_ca_file"),
     # Settings that would silently do nothing
+    ({"nginx_acme": True}, "noop", "nginx_acme"),
     ({"nginx_hsts": True}, "noop", "nginx_hsts"),
     ({"nginx_tls_self_signed": True}, "noop", "nginx_tls_self_signed"),
     ({"nginx_tls_certificate_file": "/etc/ssl/a.pem", "nginx_tls_certificate_key_file": "/etc/ssl/a.key"}, "noop",
@@ -252,6 +266,10 @@ GOOD = {
                 "git://example.com/app.git", "file:///srv/repos/app.git", "/srv/repos/app.git"],
     "git_version": ["main", "v1.2.3", "release/2026-12", "0123456789abcdef0123456789abcdef01234567", "feature_x"],
     "mode": ["0640", "0644", "0600", "0750", "640", "0440"],
+    "email": ["ops@example.com", "first.last+certs@mail.example.co.uk", "ops@example.test"],
+    "https_url": ["https://acme-v02.api.letsencrypt.org/directory", "https://acme-staging-v02.api.letsencrypt.org/directory",
+                  "https://127.0.0.1:14000/dir", "https://ca.internal:8443/acme/acme/directory"],
+    "dns_name": ["chat.example.com", "www.example.com", "other.example.test", "xn--bcher-kva.example", "a-b.c"],
 }
 
 # A representative set of the kinds the grammar also refuses outside the site table.
@@ -263,6 +281,9 @@ BAD = {
     "uwsgi_socket": ["relative.sock", "127.0.0.1:8000 --http :80", "localhost:8000", "app1.internal:8000"],
     "group": ["", "WWW", "www data", "www-data\n", "g" * 33, "-www"],
     "hash_key": ["", "$", "$request_uri $uri", "${request_uri}"],
+    "email": ["", "ops", "ops@", "@example.com", "ops@example", "ops@example.com\n", "a b@example.com"],
+    "https_url": ["", "https://", "ftp://example.com/", "https://example.com/a b", "https://example.com/?x=1"],
+    "dns_name": ["", "_", "localhost", "*.example.com", "example.*", "~^x$", "10.0.0.1", "-a.example.com", "a..b"],
     "mode": ["", "777", "0777", "0602", "06400", 0o4755, True, None],
     "git_version": ["", "-b", "a//b", "a/", "HEAD@{1}"],
 }
@@ -297,8 +318,10 @@ def _offending(case, kind):
             values = [value]
         elif name in ("flask_app_user", "flask_app_group"):
             values = [value]
+        elif name == "flaskstack_server_name" and kind == "dns_name":
+            values = value.split()
         elif name.endswith(("_name", "_base_dir", "_path", "_socket", "_size", "_buffer", "_flush", "_key", "_dirs",
-                            "_workdir", "_packages", "_package", "_repo", "_version")):
+                            "_workdir", "_packages", "_package", "_repo", "_version", "_email", "_directory", "_file")):
             if name == "flask_app_git_repo" and kind == "git_version":
                 continue
             values = value if isinstance(value, list) else [value]

@@ -170,6 +170,13 @@ def _mode(value, **_):
     return bits & 0o7002 == 0
 
 
+def _dns_name(value, **_):
+    label = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    if len(value) > 253 or not re.fullmatch(rf"{label}(?:\.{label})+", value):
+        return False
+    return not re.fullmatch(r"[0-9.]+", value)
+
+
 # kind: (check, what is allowed). Each check gets the value as a string
 # (a mode may be an int), and the filter's keyword options.
 RULES = {
@@ -262,6 +269,20 @@ RULES = {
         _git_version,
         "a branch, tag or commit: letters, digits and . _ / + -, not starting with '-' (no '..', '//', '@{', no "
         "trailing '/', '.' or '.lock')",
+    ),
+    "email": (
+        _fullmatch(rf"[A-Za-z0-9][A-Za-z0-9._%+-]{{0,63}}@{_HOST}\.[A-Za-z]{{2,63}}"),
+        "an e-mail address like ops@example.com (letters, digits and . _ % + - before the '@', a domain after it)",
+    ),
+    "https_url": (
+        _fullmatch(rf"https://{_HOST}(?::{_PORT})?(?:/[A-Za-z0-9._~%+=-]*)*"),
+        "an https:// URL of a host name or address, an optional port and a path of letters, digits and . _ ~ % + = - "
+        "(no query, no credentials)",
+    ),
+    "dns_name": (
+        _dns_name,
+        "a host name with at least one dot, of letters, digits and '-' (e.g. www.example.com); no wildcard, regex or "
+        "IP address",
     ),
     "mode": (
         _mode,

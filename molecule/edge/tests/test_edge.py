@@ -194,10 +194,76 @@ def test_two_sites_answer_by_server_name(host):
     # Deploying one site without touching another is checked with a second
     # app below (test_a_second_app_deploys_and_breaks_without_touching_the_first).
     before = served(host)
-    other = request(HTTP, "GET", "/health", headers={"Host": OTHER})
+    other = request(HTTPS, "GET", "/health", headers={"Host": OTHER}, tls=True)
     assert other.status == 200 and b'"status":"ok"' in other.body.replace(b" ", b""), other
     assert delta(before, served(host)) == {A: 0, B: 1}, "other.example.test has only the 8001 backend"
     assert request(HTTP, "GET", "/health", headers={"Host": CHAT}).status == 301
+    assert request(HTTP, "GET", "/health", headers={"Host": OTHER}).status == 301
+
+
+def pebble_root(host, tmp_path):
+    """The root Pebble issues under (a new one at each start of Pebble), from its management API, as a file."""
+    fetch = ("python3 -c \"import ssl, urllib.request; print(urllib.request.urlopen('https://127.0.0.1:15000/roots/0',"
+             " context=ssl.create_default_context(cafile='/etc/pebble/ca.pem')).read().decode())\"")
+    out = sudo(host, fetch)
+    assert out.rc == 0 and "BEGIN CERTIFICATE" in out.stdout, out.stderr
+    root = tmp_path / "pebble-root.pem"
+    root.write_text(out.stdout)
+    return str(root)
+
+
+def served_certificate(name, cafile):
+    """(serial, DNS names) of the certificate nginx serves for NAME (SNI), verified against CAFILE and NAME."""
+    context = ssl.create_default_context(cafile=cafile)
+    with socket.create_connection(("127.0.0.1", HTTPS), timeout=10) as raw, context.wrap_socket(raw, server_hostname=name) as tls:
+        cert = tls.getpeercert()
+    return cert["serialNumber"], sorted(value for kind, value in cert["subjectAltName"] if kind == "DNS")
+
+
+def test_acme_certificate_is_served_and_renewed_by_certbots_timer_under_load(host, tmp_path):
+    root = pebble_root(host, tmp_path)
+    serial, names = served_certificate(OTHER, root)
+    assert names == [OTHER]
+    assert sudo(host, "systemctl is-active certbot.timer; systemctl is-enabled certbot.timer").stdout.split() == ["active", "enabled"]
+    # The timer's service, as it runs unattended: made to find the certificate
+    # due (Pebble's last five years), it renews it, and the deploy hook checks
+    # the config and reloads nginx, which then serves the new certificate.
+    conf = "/etc/letsencrypt/renewal/other.conf"
+    assert sudo(host, f"sed -i 's/^# renew_before_expiry = .*/renew_before_expiry = 3000 days/' {conf} && grep -c '^renew_before_expiry' {conf}").stdout.strip() == "1"
+    try:
+        with LoadClient([("127.0.0.1", HTTPS)], path="/health", headers={"Host": OTHER}, tls=True, max_seconds=120) as load:
+            time.sleep(1)
+            renewal = sudo(host, "systemctl start certbot.service")
+            time.sleep(1)
+    finally:
+        sudo(host, f"sed -i 's/^renew_before_expiry = 3000 days/# renew_before_expiry = 30 days/' {conf}")
+    report = load.report()
+    print(f"certbot.service renewed {OTHER} under load: {load.summary()}")
+    assert renewal.rc == 0, renewal.stderr + journal(host, "certbot")
+    new_serial, new_names = served_certificate(OTHER, root)
+    assert new_serial != serial and new_names == [OTHER], f"nginx still serves the old certificate{journal(host, 'certbot')}"
+    assert report["failed"] == 0 and report["ok"] > 20, report
+
+
+def test_a_refused_first_certificate_leaves_the_site_on_plain_http(host, tmp_path):
+    # A third site whose name points at another address (TEST-NET-1 in /etc/hosts):
+    # the ACME server cannot reach it there, so no certificate can be issued.
+    root = pebble_root(host, tmp_path)
+    other = served_certificate(OTHER, root)
+    third = {"edge_other_site": {"nginx_site_name": "third", "nginx_server_name": "nowhere.example.test",
+                                 "nginx_default_server": False, "nginx_upstream_servers": [{"server": "127.0.0.1:8001"}]}}
+    try:
+        result = run_playbook(SITES, third, tags="nginx_configure")
+        assert result.returncode != 0
+        assert "ACME: no certificate for nowhere.example.test (site third)" in result.output, result.output[-3000:]
+        assert "nowhere.example.test refused (connection:" in result.output, result.output[-3000:]
+        assert "The site keeps serving plain HTTP." in result.output, result.output[-3000:]
+        assert request(HTTP, "GET", "/health", headers={"Host": "nowhere.example.test"}).status == 200
+        assert sudo(host, "test -e /etc/letsencrypt/live/third").rc != 0
+        assert served_certificate(OTHER, root) == other, "another site's certificate changed"
+        assert chat("/health").status == 200
+    finally:
+        sudo(host, "rm -f /etc/nginx/sites-enabled/third.conf /etc/nginx/sites-available/third.conf && systemctl reload nginx")
 
 
 def test_a_bad_raw_directive_fails_the_play_and_the_old_config_keeps_serving(host):
@@ -240,14 +306,15 @@ def wait_for_log(host, log, text, seconds=5):
 
 
 def support_app(**more):
-    """examples/second-app.yml, adapted to this host (no TLS for it), with
-    nginx reaching its uWSGI through a unix socket."""
+    """examples/second-app.yml, adapted to this host: HTTPS with its own
+    certificate by ACME, nginx reaching its uWSGI through a unix socket."""
     settings = yaml.safe_load((project_dir() / "examples" / "second-app.yml").read_text())
     settings.update(
         flaskstack_uwsgi_unix_socket=True,
         flaskstack_server_name=SUPPORT,
-        flaskstack_tls=False,
-        # The host's HSTS and self-signed certificate are the first app's; without TLS they are refused.
+        flaskstack_tls=True,
+        nginx_acme=True,
+        # The host's HSTS and self-signed certificate are the first app's.
         nginx_hsts=False,
         nginx_tls_self_signed=False,
         # The host's list is the first app's: this app's is its socket.
@@ -263,13 +330,22 @@ def chatbot_state(host):
     return out.stdout
 
 
+def support(path):
+    return request(HTTPS, "GET", path, headers={"Host": SUPPORT}, tls=True)
+
+
 def test_a_second_app_deploys_and_breaks_without_touching_the_first(host, tmp_path):
     kept = chatbot_state(host)
+    root = pebble_root(host, tmp_path)
+    other = served_certificate(OTHER, root)
     result = run_playbook("site.yml", support_app())
     assert result.returncode == 0, result.output[-4000:]
     assert chatbot_state(host) == kept, "deploying the second app touched the first one's release, uWSGI or site"
-    support = request(HTTP, "GET", "/health", headers={"Host": SUPPORT})
-    assert support.status == 200, support
+    # Its own certificate; the other ACME site's is untouched.
+    assert served_certificate(SUPPORT, root)[1] == [SUPPORT]
+    assert served_certificate(OTHER, root) == other
+    support_health = support("/health")
+    assert support_health.status == 200, support_health
     assert chat("/health").status == 200
     users = sudo(host, "id -u chatbot; id -u support; systemctl is-active uwsgi-chatbot uwsgi-support").stdout.split()
     assert users[0] != users[1] and users[2:] == ["active", "active"], users
@@ -291,4 +367,4 @@ def test_a_second_app_deploys_and_breaks_without_touching_the_first(host, tmp_pa
     assert result.returncode != 0 and "was not put live" in result.output, result.output[-4000:]
     assert report["failed"] == 0 and report["ok"] > 100 and set(report["versions"]) == {"1"}, report
     assert chatbot_state(host) == kept, "the first app's release, uWSGI process or site changed"
-    assert request(HTTP, "GET", "/health", headers={"Host": SUPPORT}).status == 200, "support keeps its live release"
+    assert support("/health").status == 200, "support keeps its live release"
