@@ -201,6 +201,11 @@ def test_two_sites_answer_by_server_name(host):
     assert request(HTTP, "GET", "/health", headers={"Host": OTHER}).status == 301
 
 
+def said(result):
+    """A playbook's output with its line wrapping undone (the YAML callback folds long messages)."""
+    return " ".join(result.output.split())
+
+
 def pebble_root(host, tmp_path):
     """The root Pebble issues under (a new one at each start of Pebble), from its management API, as a file."""
     fetch = ("python3 -c \"import ssl, urllib.request; print(urllib.request.urlopen('https://127.0.0.1:15000/roots/0',"
@@ -245,25 +250,38 @@ def test_acme_certificate_is_served_and_renewed_by_certbots_timer_under_load(hos
     assert report["failed"] == 0 and report["ok"] > 20, report
 
 
-def test_a_refused_first_certificate_leaves_the_site_on_plain_http(host, tmp_path):
-    # A third site whose name points at another address (TEST-NET-1 in /etc/hosts):
-    # the ACME server cannot reach it there, so no certificate can be issued.
+def test_a_refused_certificate_leaves_each_site_serving_as_before(host, tmp_path):
+    # nowhere.example.test points at another address (TEST-NET-1 in
+    # /etc/hosts): the ACME server cannot reach it there and refuses it.
     root = pebble_root(host, tmp_path)
     other = served_certificate(OTHER, root)
+    site = "/etc/nginx/sites-available/other.conf"
+    kept = file_state(host, site)
+    # A name added to a site that has its certificate: the site goes back as it was.
+    added = {"edge_other_site": {"nginx_site_name": "other", "nginx_server_name": f"{OTHER} nowhere.example.test",
+                                 "nginx_default_server": False, "nginx_upstream_servers": [{"server": "127.0.0.1:8001"}]}}
+    result = run_playbook(SITES, added, tags="nginx_configure")
+    assert result.returncode != 0
+    assert f"ACME: no certificate for {OTHER}, nowhere.example.test (site other)" in said(result), result.output[-3000:]
+    assert "nowhere.example.test refused (connection:" in said(result), result.output[-3000:]
+    assert f"The site is back as it was, with its current certificate (for {OTHER})." in said(result), result.output[-3000:]
+    assert file_state(host, site).split()[-2] == kept.split()[-2], "the site's file changed"
+    assert served_certificate(OTHER, root) == other
+    assert request(HTTPS, "GET", "/health", headers={"Host": OTHER}, tls=True).status == 200
+    # A new site whose first certificate is refused: it serves plain HTTP.
     third = {"edge_other_site": {"nginx_site_name": "third", "nginx_server_name": "nowhere.example.test",
                                  "nginx_default_server": False, "nginx_upstream_servers": [{"server": "127.0.0.1:8001"}]}}
     try:
         result = run_playbook(SITES, third, tags="nginx_configure")
         assert result.returncode != 0
-        assert "ACME: no certificate for nowhere.example.test (site third)" in result.output, result.output[-3000:]
-        assert "nowhere.example.test refused (connection:" in result.output, result.output[-3000:]
-        assert "The site keeps serving plain HTTP." in result.output, result.output[-3000:]
+        assert "ACME: no certificate for nowhere.example.test (site third)" in said(result), result.output[-3000:]
+        assert "The site serves plain HTTP until a certificate is issued." in said(result), result.output[-3000:]
         assert request(HTTP, "GET", "/health", headers={"Host": "nowhere.example.test"}).status == 200
         assert sudo(host, "test -e /etc/letsencrypt/live/third").rc != 0
         assert served_certificate(OTHER, root) == other, "another site's certificate changed"
         assert chat("/health").status == 200
     finally:
-        sudo(host, "rm -f /etc/nginx/sites-enabled/third.conf /etc/nginx/sites-available/third.conf && systemctl reload nginx")
+        sudo(host, "rm -f /etc/nginx/sites-enabled/third.conf /etc/nginx/sites-available/third.conf* && systemctl reload nginx")
 
 
 def test_a_bad_raw_directive_fails_the_play_and_the_old_config_keeps_serving(host):
