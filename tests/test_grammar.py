@@ -209,17 +209,12 @@ HOSTILE = [
     ({"flaskstack_server_name": "*.example.com ~^(www\\.)?example\\.org$", "flaskstack_tls": False}, "redirect",
      "flaskstack_server_name"),
     # ACME: the account's contact, the directory URL, names the CA can check over HTTP
-    ({"flaskstack_tls": True, "nginx_acme": True, "flaskstack_server_name": "chat.example.com",
-      "nginx_acme_email": "ops@example.com --server=https://evil.example"}, "email", "nginx_acme_email"),
-    ({"flaskstack_tls": True, "nginx_acme": True, "flaskstack_server_name": "chat.example.com",
-      "nginx_acme_email": "-ops@example.com"}, "email", "nginx_acme_email"),
+    ({"nginx_acme_email": "ops@example.com --server=https://evil.example"}, "email", "nginx_acme_email"),
+    ({"nginx_acme_email": "-ops@example.com"}, "email", "nginx_acme_email"),
     ({"nginx_acme_directory": "http://acme.example.com/directory"}, "https_url", "nginx_acme_directory"),
     ({"nginx_acme_directory": "https://acme.example.com/dir --config=/tmp/x"}, "https_url", "nginx_acme_directory"),
-    ({"nginx_acme_directory": "https://user:pw@acme.example.com/dir"}, "https_url", "nginx_acme_directory"),
     ({"flaskstack_tls": True, "nginx_acme": True, "nginx_acme_email": "ops@example.com",
-      "flaskstack_server_name": "*.example.com"}, "dns_name", "nginx_acme"),
-    ({"flaskstack_tls": True, "nginx_acme": True, "nginx_acme_email": "ops@example.com",
-      "flaskstack_server_name": "chat.example.com 192.0.2.10"}, "dns_name", "nginx_acme"),
+      "flaskstack_server_name": "chat.example.com *.example.com 192.0.2.10"}, "dns_name", "nginx_acme"),
     ({"nginx_acme_ca_file": "/etc/pebble/../shadow"}, "path", "nginx_acme_ca_file"),
     # Settings that would silently do nothing
     ({"nginx_acme": True}, "noop", "nginx_acme"),
@@ -437,7 +432,7 @@ def test_the_site_runs_cover_every_class():
     kinds = {kind for run in SITE_RUNS for _, kind, _ in run["cases"]}
     assert kinds == {kind for _, kind, _ in HOSTILE}
     assert sum(len(run["cases"]) for run in SITE_RUNS) >= 100
-    assert len(SITE_RUNS) <= 40, len(SITE_RUNS)
+    assert len(SITE_RUNS) <= 41, len(SITE_RUNS)
 
 
 @pytest.mark.parametrize("runs", batches(SITE_RUNS),
