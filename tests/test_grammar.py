@@ -261,7 +261,7 @@ GOOD = {
                 "git://example.com/app.git", "file:///srv/repos/app.git", "/srv/repos/app.git"],
     "git_version": ["main", "v1.2.3", "release/2026-12", "0123456789abcdef0123456789abcdef01234567", "feature_x"],
     "mode": ["0640", "0644", "0600", "0750", "640", "0440"],
-    "email": ["ops@example.com", "first.last+certs@mail.example.co.uk", "ops@example.test"],
+    "email": ["ops@example.com", "first.last+certs@mail.example.co.uk", "ops@example.test", "ops@example.xn--p1ai"],
     "https_url": ["https://acme-v02.api.letsencrypt.org/directory", "https://acme-staging-v02.api.letsencrypt.org/directory",
                   "https://127.0.0.1:14000/dir", "https://ca.internal:8443/acme/acme/directory"],
     "dns_name": ["chat.example.com", "www.example.com", "other.example.test", "xn--bcher-kva.example", "a-b.c"],

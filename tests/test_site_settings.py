@@ -237,7 +237,7 @@ def test_bad_layout_is_refused_before_any_server_is_touched(run_ansible, tmp_pat
     assert_refused_before_any_server(result, out, named)
 
 
-def test_acme_on_two_web_servers_is_refused_and_on_one_accepted(run_ansible, tmp_path):
+def test_acme_on_two_web_servers_or_another_http_port_is_refused_and_on_one_accepted(run_ansible, tmp_path):
     acme = {"flaskstack_tls": True, "nginx_acme": True, "nginx_acme_email": "ops@example.com",
             "flaskstack_server_name": "chat.example.com www.example.com"}
     two = write_inventory(tmp_path, {"web1": {}, "web2": {}, "app1": {}}, ["app1"], ["web1", "web2"])
@@ -245,6 +245,9 @@ def test_acme_on_two_web_servers_is_refused_and_on_one_accepted(run_ansible, tmp
     assert_refused_before_any_server(result, out, "nginx_acme (true) with 2 web servers (web1, web2)")
     result, out = run_site(run_ansible, acme)
     assert passed_the_checks(result, out), out
+    # HTTP-01 challenges come to port 80 only.
+    result, out = run_site(run_ansible, {**acme, "flaskstack_http_port": 8080})
+    assert_refused_before_any_server(result, out, "nginx_acme with nginx_listen_port 8080")
 
 
 SECRET = "s3cr3t-Vault-Value-4711"

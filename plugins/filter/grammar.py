@@ -271,7 +271,7 @@ RULES = {
         "trailing '/', '.' or '.lock')",
     ),
     "email": (
-        _fullmatch(rf"[A-Za-z0-9][A-Za-z0-9._%+-]{{0,63}}@{_HOST}\.[A-Za-z]{{2,63}}"),
+        _fullmatch(rf"[A-Za-z0-9][A-Za-z0-9._%+-]{{0,63}}@{_HOST}\.(?:[A-Za-z]{{2,63}}|xn--[A-Za-z0-9-]{{1,59}})"),
         "an e-mail address like ops@example.com (letters, digits and . _ % + - before the '@', a domain after it)",
     ),
     "https_url": (

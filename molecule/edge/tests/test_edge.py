@@ -20,11 +20,12 @@ from flaskstack_testlib import journal, make_version, project_dir, request, requ
 from loadclient import LoadClient
 
 HTTP, HTTPS = 18100, 18443
-CHAT, OTHER, SUPPORT = "chat.example.test", "other.example.test", "support.example.test"
+CHAT, OTHER, SUPPORT, THIRD = "chat.example.test", "other.example.test", "support.example.test", "third.example.test"
 A, B = "chatbot", "chatbot-b"
 UNIT_A = "uwsgi-chatbot"
 STATIC = Path(__file__).resolve().parents[3] / "examples" / "chatbot" / "static"
 SITES = str(Path(__file__).resolve().parents[1] / "sites.yml")
+DRAIN = str(Path(__file__).resolve().parents[1] / "drain.yml")
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "SAMEORIGIN",
@@ -248,6 +249,44 @@ def test_acme_certificate_is_served_and_renewed_by_certbots_timer_under_load(hos
     new_serial, new_names = served_certificate(OTHER, root)
     assert new_serial != serial and new_names == [OTHER], f"nginx still serves the old certificate{journal(host, 'certbot')}"
     assert report["failed"] == 0 and report["ok"] > 20, report
+    # A rolling deploy rewrites the upstream in a play of its own: the site
+    # keeps its HTTPS and certificate, byte for byte.
+    site = "/etc/nginx/sites-available/other.conf"
+    kept = file_state(host, site)
+    result = run_playbook(DRAIN)
+    assert result.returncode == 0, result.output[-3000:]
+    assert file_state(host, site) == kept, sudo(host, f"cat {site}").stdout
+    assert served_certificate(OTHER, root) == (new_serial, new_names)
+
+
+def test_a_site_switched_to_acme_keeps_https_and_follows_the_acme_server(host, tmp_path):
+    root = pebble_root(host, tmp_path)
+    third = {"nginx_site_name": "third", "nginx_server_name": THIRD, "nginx_default_server": False,
+             "nginx_upstream_servers": [{"server": "127.0.0.1:8001"}]}
+    try:
+        result = run_playbook(SITES, {"edge_other_site": {**third, "nginx_acme": False}}, tags="nginx_configure")
+        assert result.returncode == 0, result.output[-3000:]
+        assert request(HTTPS, "GET", "/health", headers={"Host": THIRD}, tls=True).status == 200
+        # Switched from its self-signed certificate to ACME under load: HTTPS
+        # answers throughout, with the old certificate until the new one is there.
+        with LoadClient([("127.0.0.1", HTTPS)], path="/health", headers={"Host": THIRD}, tls=True, max_seconds=180) as load:
+            result = run_playbook(SITES, {"edge_other_site": third}, tags="nginx_configure")
+        report = load.report()
+        print(f"{THIRD} switched to ACME under load: {load.summary()}")
+        assert result.returncode == 0, result.output[-3000:]
+        assert report["failed"] == 0 and report["ok"] > 20, report
+        serial, names = served_certificate(THIRD, root)
+        assert names == [THIRD]
+        # The same Pebble under another URL is another ACME server to certbot:
+        # the certificate is replaced at once, though not due for renewal.
+        result = run_playbook(SITES, {"edge_other_site": third, "nginx_acme_directory": "https://localhost:14000/dir"},
+                              tags="nginx_configure")
+        assert result.returncode == 0, result.output[-3000:]
+        assert served_certificate(THIRD, root)[0] != serial, "the certificate of the old ACME server is still served"
+        assert "server = https://localhost:14000/dir" in sudo(host, "cat /etc/letsencrypt/renewal/third.conf").stdout
+    finally:
+        sudo(host, "certbot delete --non-interactive --cert-name third; rm -f /etc/nginx/sites-enabled/third.conf"
+                   " /etc/nginx/sites-available/third.conf* && systemctl reload nginx")
 
 
 def test_a_refused_certificate_leaves_each_site_serving_as_before(host, tmp_path):
@@ -269,19 +308,21 @@ def test_a_refused_certificate_leaves_each_site_serving_as_before(host, tmp_path
     assert served_certificate(OTHER, root) == other
     assert request(HTTPS, "GET", "/health", headers={"Host": OTHER}, tls=True).status == 200
     # A new site whose first certificate is refused: it serves plain HTTP.
-    third = {"edge_other_site": {"nginx_site_name": "third", "nginx_server_name": "nowhere.example.test",
-                                 "nginx_default_server": False, "nginx_upstream_servers": [{"server": "127.0.0.1:8001"}]}}
+    nowhere = {"edge_other_site": {"nginx_site_name": "nowhere", "nginx_server_name": "nowhere.example.test",
+                                   "nginx_default_server": False, "nginx_upstream_servers": [{"server": "127.0.0.1:8001"}]}}
     try:
-        result = run_playbook(SITES, third, tags="nginx_configure")
+        result = run_playbook(SITES, nowhere, tags="nginx_configure")
         assert result.returncode != 0
-        assert "ACME: no certificate for nowhere.example.test (site third)" in said(result), result.output[-3000:]
+        assert "ACME: no certificate for nowhere.example.test (site nowhere)" in said(result), result.output[-3000:]
         assert "The site serves plain HTTP until a certificate is issued." in said(result), result.output[-3000:]
         assert request(HTTP, "GET", "/health", headers={"Host": "nowhere.example.test"}).status == 200
-        assert sudo(host, "test -e /etc/letsencrypt/live/third").rc != 0
+        assert sudo(host, "test -e /etc/letsencrypt/live/nowhere").rc != 0
         assert served_certificate(OTHER, root) == other, "another site's certificate changed"
         assert chat("/health").status == 200
+        left = sudo(host, "ls /etc/nginx/sites-available/")
+        assert left.rc == 0 and "before-acme" not in left.stdout, left.stdout
     finally:
-        sudo(host, "rm -f /etc/nginx/sites-enabled/third.conf /etc/nginx/sites-available/third.conf* && systemctl reload nginx")
+        sudo(host, "rm -f /etc/nginx/sites-enabled/nowhere.conf /etc/nginx/sites-available/nowhere.conf* && systemctl reload nginx")
 
 
 def test_a_bad_raw_directive_fails_the_play_and_the_old_config_keeps_serving(host):
