@@ -279,11 +279,19 @@ def test_a_site_switched_to_acme_keeps_https_and_follows_the_acme_server(host, t
         assert names == [THIRD]
         # The same Pebble under another URL is another ACME server to certbot:
         # the certificate is replaced at once, though not due for renewal.
-        result = run_playbook(SITES, {"edge_other_site": third, "nginx_acme_directory": "https://localhost:14000/dir"},
-                              tags="nginx_configure")
+        moved = {"edge_other_site": third, "nginx_acme_directory": "https://localhost:14000/dir"}
+        result = run_playbook(SITES, moved, tags="nginx_configure")
         assert result.returncode == 0, result.output[-3000:]
-        assert served_certificate(THIRD, root)[0] != serial, "the certificate of the old ACME server is still served"
+        moved_serial = served_certificate(THIRD, root)[0]
+        assert moved_serial != serial, "the certificate of the old ACME server is still served"
         assert "server = https://localhost:14000/dir" in sudo(host, "cat /etc/letsencrypt/renewal/third.conf").stdout
+        # A new contact address: the account is updated, the certificate kept.
+        result = run_playbook(SITES, {**moved, "nginx_acme_email": "certs@example.test"}, tags="nginx_configure")
+        assert result.returncode == 0, result.output[-3000:]
+        account = sudo(host, "REQUESTS_CA_BUNDLE=/etc/letsencrypt/flaskstack-ca-bundle.pem"
+                             " certbot show_account --non-interactive --server https://localhost:14000/dir")
+        assert "certs@example.test" in account.stdout + account.stderr, account.stdout + account.stderr
+        assert served_certificate(THIRD, root)[0] == moved_serial, "a new contact re-issued the certificate"
     finally:
         sudo(host, "certbot delete --non-interactive --cert-name third; rm -f /etc/nginx/sites-enabled/third.conf"
                    " /etc/nginx/sites-available/third.conf* && systemctl reload nginx")
