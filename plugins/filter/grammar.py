@@ -177,6 +177,10 @@ def _dns_name(value, **_):
     return not re.fullmatch(r"[0-9.]+", value)
 
 
+def _program(value, **_):
+    return bool(re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,63}", value)) or _path(value)
+
+
 # kind: (check, what is allowed). Each check gets the value as a string
 # (a mode may be an int), and the filter's keyword options.
 RULES = {
@@ -283,6 +287,32 @@ RULES = {
         _dns_name,
         "a host name with at least one dot, of letters, digits and '-' (e.g. www.example.com); no wildcard, regex or "
         "IP address",
+    ),
+    "ip_address": (
+        _fullmatch(rf"{_IPV4}|[0-9A-Fa-f:.]{{2,45}}"),
+        "an IPv4 or IPv6 address, without brackets or port (e.g. 127.0.0.1, ::1, 10.0.0.5)",
+    ),
+    "token": (
+        _fullmatch(r"[A-Za-z0-9_-]{16,128}"),
+        "16 to 128 letters, digits, '_' and '-' (e.g. from: openssl rand -hex 24)",
+    ),
+    "unit": (
+        _fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.@:-]{0,127}"),
+        "a systemd unit name of letters, digits and _ . @ : - (e.g. uwsgi-app or app-workers.target)",
+    ),
+    "program": (
+        _program,
+        "a program of the app's virtualenv (letters, digits and . _ + -, e.g. celery) or an absolute path",
+    ),
+    "command_arg": (
+        _fullmatch(r"[A-Za-z0-9_./:=@+,-]{1,256}"),
+        "one argument of letters, digits and . _ / : = @ + , - (no spaces, quotes, '$' or '%'; secrets go in the "
+        "environment)",
+    ),
+    "calendar": (
+        _fullmatch(r"[A-Za-z0-9*:/.,~ -]{1,64}"),
+        "a systemd calendar event (OnCalendar) of letters, digits, spaces and * : / . , ~ -, e.g. hourly or "
+        "'*-*-* 03:00:00'",
     ),
     "mode": (
         _mode,

@@ -162,13 +162,15 @@ def _children(pid):
     return set(out.stdout.split())
 
 
-def switch(base, release, service="", timeout=90.0):
+def switch(base, release, service="", timeout=90.0, restart=()):
     """Rename a new "current" symlink over the old one (atomic: readers see the
     old release or the new one, never none). If SERVICE (uWSGI under systemd)
     runs, reload it gracefully (SIGHUP: workers finish their requests, the
     master re-executes and loads the app again through "current", the
     listening socket stays open so new connections wait instead of failing)
-    and wait until all its workers are new processes: the new code answers."""
+    and wait until all its workers are new processes: the new code answers.
+    Then restart the RESTART units that run (the app's background workers):
+    they stop gracefully and start on the new release."""
     if not os.path.isfile(os.path.join(base, "releases", release, ".flaskstack-release")):
         raise SystemExit(f"release {release} is not complete")
     pid = _main_pid(service) if service else 0
@@ -184,7 +186,7 @@ def switch(base, release, service="", timeout=90.0):
 
     if not pid:
         print(f"current -> releases/{release} ({service or 'no service'} not running: nothing to reload)")
-        return 0
+        return _restart(restart)
     subprocess.run(["systemctl", "reload", service], check=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -192,11 +194,23 @@ def switch(base, release, service="", timeout=90.0):
         new = _children(pid) if pid else set()
         if new and not new & old:
             print(f"current -> releases/{release}; {service} reloaded, workers {sorted(new)}")
-            return 0
+            return _restart(restart)
         time.sleep(0.2)
     status = subprocess.run(["systemctl", "status", "--no-pager", service], capture_output=True, text=True, check=False)
     print(f"{service} did not come back with new workers within {timeout:.0f}s\n{status.stdout}", file=sys.stderr)
     return 1
+
+
+def _restart(units):
+    """try-restart: units that are not running (not set up yet) stay so."""
+    if not units:
+        return 0
+    done = subprocess.run(["systemctl", "try-restart", *units], capture_output=True, text=True, check=False)
+    if done.returncode:
+        print(f"restarting {' '.join(units)} failed: {done.stderr.strip()}", file=sys.stderr)
+        return 1
+    print(f"restarted {' '.join(units)}")
+    return 0
 
 
 # ---------------------------------------------------------------- probe
@@ -271,6 +285,7 @@ def main(argv=None):
     p_switch.add_argument("release")
     p_switch.add_argument("service", nargs="?", default="")
     p_switch.add_argument("timeout", nargs="?", type=float, default=90.0)
+    p_switch.add_argument("restart", nargs="*", default=[])
     p_probe = commands.add_parser("probe")
     p_probe.add_argument("address")
     p_probe.add_argument("path")
@@ -286,7 +301,7 @@ def main(argv=None):
     if args.command == "probe":
         json.dump(probe(args.address, args.path, args.host, args.timeout), sys.stdout)
         return 0
-    return switch(args.base, args.release, args.service, args.timeout)
+    return switch(args.base, args.release, args.service, args.timeout, args.restart)
 
 
 if __name__ == "__main__":
