@@ -62,7 +62,7 @@ REQUIRED = [
     "inventories/tencent/hosts.yml",
     "examples/chatbot/app_flask.py",
     "examples/models/chatbot-model.json",
-    *[f"roles/{role}/{part}" for role in ("firewall", "flask_app", "nginx", "python_venv", "flaskstack", "uwsgi") for part in ("tasks/main.yml", "meta/argument_specs.yml", "README.md")],
+    *[f"roles/{role}/{part}" for role in ("firewall", "flask_app", "nginx", "python_venv", "flaskstack", "redis", "uwsgi") for part in ("tasks/main.yml", "meta/argument_specs.yml", "README.md")],
     *[f"plugins/modules/{name}.py" for name in ("deploy_lock", "uwsgi_stats_info")],
 ]
 

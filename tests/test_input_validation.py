@@ -17,7 +17,10 @@ GOOD = {
     "nginx": {},
     "python_venv": {"python_venv_path": "/srv/x/venv"},
     "firewall": {},
+    "redis": {"redis_password": "0123456789abcdef0123456789abcdef"},
 }
+# A password the grammar refuses: no refusal may show it.
+REDIS_BAD_PASSWORD = "hunter2 secret; requirepass"
 
 CASES = [
     ("uwsgi", {"uwsgi_processes": "four"}, "uwsgi_processes"),
@@ -107,6 +110,13 @@ CASES = [
     ("nginx", {"nginx_static_locations": [{"url": "/s/", "path": "/srv/x", "expires": "7d; } location ^~ /leak/ { alias /"}]},
      "nginx_static_locations"),
     ("python_venv", {"python_venv_packages": ["--index-url=https://evil.example/simple"]}, "python_venv_packages"),
+    ("redis", {"redis_password": ""}, "redis_password"),
+    ("redis", {"redis_password": REDIS_BAD_PASSWORD}, "redis_password does not match"),
+    ("redis", {"redis_bind": []}, "redis_bind"),
+    ("redis", {"redis_bind": "127.0.0.1"}, "redis_bind"),
+    ("redis", {"redis_bind": ["localhost"]}, "redis_bind"),
+    ("redis", {"redis_port": 0}, "redis_port"),
+    ("redis", {"redis_maxmemory": "256 MB"}, "redis_maxmemory"),
 ]
 
 
@@ -126,3 +136,5 @@ def test_bad_input_fails_naming_the_variable(run_ansible, tmp_path, batch):
         assert host in failed and named in json.loads(failed[host])["msg"] + failed[host], f"{role} {bad}: not refused naming {named}\n{out}"
     # Nothing ran past validation: no task of the install step was reached.
     assert "Install" not in "\n".join(line for line in out.splitlines() if line.startswith("TASK")), out
+    # A refused password is named, never shown (its batch has run with it).
+    assert REDIS_BAD_PASSWORD.split()[0] not in out, out
