@@ -265,6 +265,13 @@ GOOD = {
     "https_url": ["https://acme-v02.api.letsencrypt.org/directory", "https://acme-staging-v02.api.letsencrypt.org/directory",
                   "https://127.0.0.1:14000/dir", "https://ca.internal:8443/acme/acme/directory"],
     "dns_name": ["chat.example.com", "www.example.com", "other.example.test", "xn--bcher-kva.example", "a-b.c"],
+    "ip_address": ["127.0.0.1", "10.0.0.5", "::1", "fd00::5"],
+    "token": ["molecule-redis-password-0001", "0123456789abcdef0123456789abcdef", "A_b-" * 4],
+    "unit": ["uwsgi-chatbot", "chatbot-workers.target", "app-worker-rq@1.service", "redis-server"],
+    "program": ["celery", "rq", "flask", "python3.11", "/usr/bin/env", "/srv/app/current/bin/run-worker"],
+    "command_arg": ["-A", "app.celery", "worker", "--app", "app_flask", "--concurrency=2", "-Q", "high,low",
+                    "redis://:pw@127.0.0.1:6379/0", "/srv/app/shared/data"],
+    "calendar": ["hourly", "daily", "*-*-* 03:00:00", "Mon *-*-* 08:00", "*:*:0/10", "*-*-01 00:00:00"],
 }
 
 # A representative set of the kinds the grammar also refuses outside the site table.
@@ -281,6 +288,12 @@ BAD = {
     "dns_name": ["", "_", "localhost", "*.example.com", "example.*", "~^x$", "10.0.0.1", "-a.example.com", "a..b"],
     "mode": ["", "777", "0777", "0602", "06400", 0o4755, True, None],
     "git_version": ["", "-b", "a//b", "a/", "HEAD@{1}"],
+    "ip_address": ["", "localhost", "127.0.0.1:6379", "[::1]", "0.0.0.0 ; x"],
+    "token": ["", "short", "a" * 129, "pass word-0123456789", "pw$(reboot)0123456789", "pw'0123456789abcdef"],
+    "unit": ["", "-uwsgi", "a b.service", "x;reboot", "a/b.service"],
+    "program": ["", "-c", "../bin/x", "celery worker", "rm;x", "relative/path"],
+    "command_arg": ["", "a b", "$HOME", "%h", "'x'", "a;b", "`id`", "a\\b", "x\n"],
+    "calendar": ["", "daily; rm -rf /", "$(id)", "x" * 65, "hourly\n"],
 }
 
 

@@ -33,6 +33,8 @@ HONOURED = {
     "uwsgi_umask": "0077",
     "firewall_ssh_ports": [2222],
     "flask_app_healthcheck_headers": {"Host": "chat.example.org"},
+    "flask_app_restart_units": ["chatbot-workers.target", "chatbot-mailer.service"],
+    "uwsgi_tasks_environment_file": "/etc/chatbot/workers.env",
 }
 # Role variables the playbooks leave alone, with a valid value other than the default.
 PASSED_THROUGH = {
@@ -54,7 +56,7 @@ def other_value(name):
         "int": 4242,
         "bool": True,
         "list": ["/nowhere"],
-        "dict": {},
+        "dict": {"OTHER_KEY": "other-value"},
         "str": "other-value",
         "raw": "other-value",
     }[kind]

@@ -279,3 +279,28 @@ def test_secrets_are_not_shown_when_the_checks_pass(run_ansible):
     result, out = run_site(run_ansible, {"flask_app_secrets": {"SECRET_KEY": SECRET}}, verbose=True)
     assert passed_the_checks(result, out), out
     assert SECRET not in out, out
+
+
+WORKERS = {"flaskstack_redis": True, "flaskstack_redis_password": "0123456789abcdef0123",
+           "uwsgi_background_workers": [{"name": "rq", "command": ["flask", "--app", "app_flask", "worker"], "instances": 2}],
+           "uwsgi_scheduled_jobs": [{"name": "beat", "command": ["flask", "--app", "app_flask", "heartbeat"], "schedule": "hourly"}]}
+
+
+def test_workers_jobs_and_redis_are_accepted_and_hostile_ones_refused(run_ansible, tmp_path):
+    result, out = run_site(run_ansible, WORKERS)
+    assert passed_the_checks(result, out), out
+    hostile = {**WORKERS,
+               "uwsgi_background_workers": [{"name": "rq", "command": ["rq", "worker", "--url", "$REDIS_URL; reboot"]},
+                                            {"name": "rq", "command": "celery -A app worker", "instances": 0}],
+               "uwsgi_scheduled_jobs": [{"name": "beat", "command": ["flask", "heartbeat"], "schedule": "daily; rm -rf /"}]}
+    result, out = run_site(run_ansible, hostile)
+    assert_refused_before_any_server(result, out, "uwsgi_background_workers[0]")
+    for said in ("'$REDIS_URL; reboot'", "uwsgi_background_workers[1]", "command: a list, the program first", "instances: 1 to 64",
+                 "uwsgi_scheduled_jobs[0]", "schedule: a systemd calendar event", "uwsgi_background_workers: each name once"):
+        assert said in " ".join(out.split()), (said, out)
+    # Redis needs its password, and one app server.
+    result, out = run_site(run_ansible, {**WORKERS, "flaskstack_redis_password": ""})
+    assert_refused_before_any_server(result, out, "flaskstack_redis_password: empty (set it in the vault)")
+    two = write_inventory(tmp_path, {"web1": {}, "app1": {}, "app2": {}}, ["app1", "app2"], ["web1"])
+    result, out = run_site(run_ansible, WORKERS, inventory=two)
+    assert_refused_before_any_server(result, out, "flaskstack_redis (true) with 2 app servers (app1, app2)")

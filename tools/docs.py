@@ -164,7 +164,7 @@ def derived_table(sources, heading):
     """playbooks/vars/stack.yml's list of derived role variables as a table, variable names in code."""
     lines = [f"| role variable | {heading} |", "|---|---|"]
     for name, source in sources.items():
-        source = re.sub(r"\b((?:flaskstack|flask_app|uwsgi|nginx|firewall|python_venv)_[a-z_]+)\b(?!\.py)", r"`\1`", str(source))
+        source = re.sub(r"\b((?:flaskstack|flask_app|uwsgi|nginx|firewall|python_venv|redis)_[a-z_]+)\b(?!\.py)", r"`\1`", str(source))
         lines.append(f"| `{name}` | {source} |")
     return "\n".join(lines) + "\n"
 

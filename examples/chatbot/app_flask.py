@@ -89,5 +89,74 @@ def upload():
     return jsonify(received=received)
 
 
+# Background jobs (RQ on Redis, from REDIS_URL: flaskstack_redis sets it).
+# A job runs in a background worker started by `flask --app app_flask worker`
+# (the inventory's uwsgi_background_workers), with the code of the release
+# that worker runs: the result names that version.
+
+
+def version_job(seconds=0.0):
+    """A job that takes SECONDS and returns which code version ran it, and when."""
+    started = time.time()
+    time.sleep(seconds)
+    return {"version": VERSION, "host": HOST, "pid": os.getpid(), "started": started, "ended": time.time()}
+
+
+def job_queue():
+    """The queue, or None when the app has no Redis."""
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        return None
+    from redis import Redis
+    from rq import Queue
+
+    return Queue("default", connection=Redis.from_url(url))
+
+
+@app.post("/api/jobs")
+def enqueue_job():
+    """Queue version_job(?seconds=, at most 30); answers the job's id."""
+    queue = job_queue()
+    if queue is None:
+        return jsonify(error="no job queue: REDIS_URL is not set"), 503
+    seconds = min(max(request.args.get("seconds", default=0.0, type=float), 0.0), 30.0)
+    job = queue.enqueue(version_job, seconds, job_timeout=120, result_ttl=3600, failure_ttl=3600)
+    return jsonify(id=job.id), 202
+
+
+@app.get("/api/jobs/<job_id>")
+def job_state(job_id):
+    """A job's status (queued, started, finished, failed...) and, once finished, its result."""
+    queue = job_queue()
+    if queue is None:
+        return jsonify(error="no job queue: REDIS_URL is not set"), 503
+    job = queue.fetch_job(job_id)
+    if job is None:
+        return jsonify(error="no such job"), 404
+    status = job.get_status(refresh=True)
+    return jsonify(id=job.id, status=str(getattr(status, "value", status)), result=job.return_value())
+
+
+@app.cli.command("worker")
+def worker_command():
+    """Process the queue's jobs until SIGTERM (after the job in progress)."""
+    from rq import Worker
+
+    queue = job_queue()
+    if queue is None:
+        raise SystemExit("no job queue: REDIS_URL is not set")
+    Worker([queue], connection=queue.connection).work()
+
+
+@app.cli.command("heartbeat")
+def heartbeat_command():
+    """A scheduled job: note the time and the code version in the instance directory."""
+    beat = {"version": VERSION, "time": time.time()}
+    os.makedirs(app.instance_path, exist_ok=True)
+    with open(os.path.join(app.instance_path, "heartbeat.json"), "w", encoding="utf-8") as handle:
+        json.dump(beat, handle)
+    print(f"heartbeat: version {VERSION}")
+
+
 if __name__ == "__main__":
     app.run(host="127.0.0.1", port=5000)

@@ -143,6 +143,25 @@ def requests_served(host, instance):
     return sum(worker["requests"] for worker in uwsgi_stats(host, instance)["workers"])
 
 
+def enqueue_job(port, seconds=0):
+    """Queue the example app's version_job (POST /api/jobs); its id."""
+    resp = request(port, "POST", f"/api/jobs?seconds={seconds}", body=b"")
+    assert resp.status == 202, resp
+    return json.loads(resp.body)["id"]
+
+
+def job_state(port, job_id, until=("finished", "failed"), seconds=60.0):
+    """Poll GET /api/jobs/<id> until its status is one of UNTIL; the last state seen."""
+    deadline = time.monotonic() + seconds
+    while True:
+        resp = request(port, "GET", f"/api/jobs/{job_id}")
+        assert resp.status == 200, resp
+        state = json.loads(resp.body)
+        if state["status"] in until or time.monotonic() > deadline:
+            return state
+        time.sleep(0.3)
+
+
 def sudo(host, command):
     """Run COMMAND as root on HOST (the tests connect as the cloud user)."""
     return host.run(f"sudo -n sh -c {shlex.quote(command)}")

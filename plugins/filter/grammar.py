@@ -7,6 +7,7 @@ grammar_allowed.yml next to this file; the kinds and what each allows are the
 table RULES below.
 """
 
+import ipaddress
 import re
 
 from ansible.errors import AnsibleFilterError
@@ -177,6 +178,14 @@ def _dns_name(value, **_):
     return not re.fullmatch(r"[0-9.]+", value)
 
 
+def _ip_address(value, **_):
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return "%" not in value
+
+
 def _program(value, **_):
     return bool(re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,63}", value)) or _path(value)
 
@@ -289,7 +298,7 @@ RULES = {
         "IP address",
     ),
     "ip_address": (
-        _fullmatch(rf"{_IPV4}|[0-9A-Fa-f:.]{{2,45}}"),
+        _ip_address,
         "an IPv4 or IPv6 address, without brackets or port (e.g. 127.0.0.1, ::1, 10.0.0.5)",
     ),
     "token": (

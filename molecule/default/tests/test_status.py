@@ -43,6 +43,9 @@ def test_status_reports_release_workers_health_and_nginx(host):
     # Through this server's nginx (over HTTPS on the Debian 12 server, which has TLS on).
     assert re.search(r"health: https?://127\.0\.0\.1:(80|443)/health -> 200 ok", shown), shown
     assert "nginx: active, config ok" in shown, shown
+    # The background workers and the scheduled job (every 10 s) of the inventory.
+    assert re.search(r"background: rq 2/2 active, \d+ restarts", shown), shown
+    assert re.search(r"jobs: heartbeat last run \w{3} \d{4}-\d\d-\d\d [\d:]+ \w+ \((success|running)\), next \w{3} \d{4}-", shown), shown
     assert before == requests_served(host, APP)
 
     # Its request counts are uWSGI's: five requests through nginx, plus the
@@ -69,3 +72,20 @@ def test_status_fails_and_says_why_when_uwsgi_is_down(host):
         assert sudo(host, f"systemctl start {UNIT}.socket {UNIT}").rc == 0
     _, took = wait_for(port, "/health")
     assert took is not None, f"not answering after the restart{journal(host, UNIT)}"
+
+
+def test_a_failed_job_run_shows_and_fails_status(host):
+    job = f"{APP}-job-heartbeat"
+    beat = f"/srv/{APP}/shared/instance/heartbeat.json"
+    # The heartbeat cannot write its file where a directory stands.
+    assert sudo(host, f"rm -f {beat} && mkdir {beat} && ! systemctl start {job}").rc == 0
+    try:
+        result, shown, _, _ = status(host)
+        assert result.returncode != 0, shown
+        assert re.search(r"jobs: heartbeat last run .+ \(failed\)", shown), shown
+        assert "is not healthy" in shown, shown
+    finally:
+        fixed = sudo(host, f"rmdir {beat} && systemctl start {job}")
+        assert fixed.rc == 0, fixed.stderr + journal(host, job)
+    result, shown, _, _ = status(host)
+    assert result.returncode == 0 and re.search(r"jobs: heartbeat last run .+ \((success|running)\)", shown), shown

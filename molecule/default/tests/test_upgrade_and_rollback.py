@@ -18,12 +18,15 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 from flaskstack_testlib import (
+    enqueue_job,
     instance_name,
+    job_state,
     journal,
     live_files,
     make_version,
@@ -123,6 +126,19 @@ def test_deploy_v2_under_load_drops_no_request(host, port, apps, releases):
     assert report["timeline"][-1][1] == "2", report["timeline"]
     releases["2"] = current_release(host)
     assert releases["2"] != releases["1"]
+    # The background workers were restarted onto v2; the scheduled job runs v2 at its next run.
+    assert job_state(port, enqueue_job(port))["result"]["version"] == "2"
+    assert wait_heartbeat(host, "2"), f"the heartbeat still runs v1{journal(host, f'{APP}-job-heartbeat')}"
+
+
+def wait_heartbeat(host, version, seconds=25):
+    """Whether the scheduled heartbeat job writes VERSION within SECONDS."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if f'"version": "{version}"' in sudo(host, f"cat {BASE}/shared/instance/heartbeat.json").stdout:
+            return True
+        time.sleep(1)
+    return False
 
 
 def test_code_only_release_reuses_the_virtualenv(host, releases):
@@ -160,10 +176,20 @@ def test_failed_health_check_rolls_back(host, port, apps, releases):
 
 
 def test_rollback_playbook_brings_v1_back(host, port, releases):
+    # A job in progress when the rollback restarts the workers: the v2 worker
+    # running it finishes it (SIGTERM is a warm shutdown) before it stops.
+    job = enqueue_job(port, seconds=20)
+    assert job_state(port, job, until=("started",), seconds=30)["status"] == "started"
     result = play("rollback.yml")
     assert result.returncode == 0, result.output
     assert version_of(port) == "1"
     assert current_release(host) == releases["1"]
+    state = job_state(port, job)
+    assert state["status"] == "finished" and state["result"]["version"] == "2", state
+    stops = sudo(host, f"journalctl -o short-unix -u '{APP}-worker-rq@*' --since '-3min' | grep 'Stopping '").stdout.split()
+    stopped = [float(word) for word in stops if re.fullmatch(r"\d+\.\d+", word)]
+    assert any(state["result"]["started"] < at < state["result"]["ended"] for at in stopped), (stopped, state)
+    assert job_state(port, enqueue_job(port))["result"]["version"] == "1"
 
 
 def probe(port):
