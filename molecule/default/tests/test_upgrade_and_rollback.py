@@ -176,9 +176,9 @@ def test_failed_health_check_rolls_back(host, port, apps, releases):
 
 
 def test_rollback_playbook_brings_v1_back(host, port, releases):
-    # A job in progress when the rollback restarts the workers: the v2 worker
+    # A job in progress (30 s) when the rollback restarts the workers: the v2 worker
     # running it finishes it (SIGTERM is a warm shutdown) before it stops.
-    job = enqueue_job(port, seconds=20)
+    job = enqueue_job(port, seconds=30)
     assert job_state(port, job, until=("started",), seconds=30)["status"] == "started"
     result = play("rollback.yml")
     assert result.returncode == 0, result.output

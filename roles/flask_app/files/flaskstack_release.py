@@ -202,14 +202,16 @@ def switch(base, release, service="", timeout=90.0, restart=()):
 
 
 def _restart(units):
-    """try-restart: units that are not running (not set up yet) stay so."""
-    if not units:
+    """Restart the UNITS that run (not set up yet: left alone). A restart job,
+    not try-restart, so that a target's restart reaches its PartOf= units."""
+    running = [unit for unit in units if subprocess.run(["systemctl", "is-active", "--quiet", unit], check=False).returncode == 0]
+    if not running:
         return 0
-    done = subprocess.run(["systemctl", "try-restart", *units], capture_output=True, text=True, check=False)
+    done = subprocess.run(["systemctl", "restart", *running], capture_output=True, text=True, check=False)
     if done.returncode:
-        print(f"restarting {' '.join(units)} failed: {done.stderr.strip()}", file=sys.stderr)
+        print(f"restarting {' '.join(running)} failed: {done.stderr.strip()}", file=sys.stderr)
         return 1
-    print(f"restarted {' '.join(units)}")
+    print(f"restarted {' '.join(running)}")
     return 0
 
 
