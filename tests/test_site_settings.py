@@ -301,6 +301,7 @@ def test_workers_jobs_and_redis_are_accepted_and_hostile_ones_refused(run_ansibl
     # Redis needs its password, and one app server.
     result, out = run_site(run_ansible, {**WORKERS, "flaskstack_redis_password": ""})
     assert_refused_before_any_server(result, out, "flaskstack_redis_password: empty (set it in the vault)")
+    # With several app servers, Redis runs on the first one (multinode converges that).
     two = write_inventory(tmp_path, {"web1": {}, "app1": {}, "app2": {}}, ["app1", "app2"], ["web1"])
     result, out = run_site(run_ansible, WORKERS, inventory=two)
-    assert_refused_before_any_server(result, out, "flaskstack_redis (true) with 2 app servers (app1, app2)")
+    assert passed_the_checks(result, out), out

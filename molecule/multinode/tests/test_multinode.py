@@ -12,7 +12,7 @@ import socket
 import time
 
 import pytest
-from flaskstack_testlib import journal, make_version, node, request, run_playbook, sudo
+from flaskstack_testlib import enqueue_job, job_state, journal, make_version, node, request, run_playbook, sudo
 from loadclient import LoadClient
 
 testinfra_hosts = ["ansible://flaskstack-web"]
@@ -96,6 +96,23 @@ def test_uwsgi_port_is_open_to_the_web_node_only(host):
     assert "tcp dport 22 accept" in web_rules and "tcp dport 22 accept" in app_rules, app_rules
     assert "tcp dport 80 accept" in web_rules and not re.search(r"dport 80\b", app_rules), (web_rules, app_rules)
     assert "policy drop;" in app_rules
+
+
+def test_jobs_from_the_web_are_run_by_the_workers_of_both_app_servers(host):
+    # One Redis (on app1), one queue: jobs queued through either app server
+    # are taken by whichever worker is free.
+    jobs = [enqueue_job(WEB_PORT, seconds=1) for _ in range(8)]
+    states = [job_state(WEB_PORT, job) for job in jobs]
+    assert [s["status"] for s in states] == ["finished"] * 8, states
+    assert {s["result"]["host"] for s in states} == set(APPS), states
+    app1 = address("flaskstack-app1")
+    # Redis's port: open to the other app server only; REDIS_URL there names app1.
+    assert connect_from("flaskstack-app2", app1, 6379) == "connected"
+    assert connect_from("flaskstack-web", app1, 6379) != "connected", "the web server reaches Redis"
+    env = sudo(node("flaskstack-app2"), "cat /etc/flaskstack/chatbot.env").stdout
+    assert f'@{app1}:6379/0"' in env, "app2's REDIS_URL does not name app1's private address"
+    listening = sudo(node("flaskstack-app1"), "ss -Htln 'sport = :6379'").stdout
+    assert sorted(line.split()[3] for line in listening.splitlines()) == sorted(["127.0.0.1:6379", f"{app1}:6379"]), listening
 
 
 def test_a_stopped_app_node_is_skipped(host):
