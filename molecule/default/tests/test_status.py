@@ -82,7 +82,7 @@ def test_a_failed_job_run_shows_and_fails_status(host):
     try:
         result, shown, _, _ = status(host)
         assert result.returncode != 0, shown
-        assert re.search(r"jobs: heartbeat last run .+ \(failed\)", shown), shown
+        assert re.search(r"jobs: heartbeat last run .+ \(FAILED: exit-code\)", shown), shown
         assert "is not healthy" in shown, shown
     finally:
         fixed = sudo(host, f"rmdir {beat} && systemctl start {job}")
