@@ -388,6 +388,9 @@ def ihatemoney(settings):
         "flask_app_keep_releases": 3,
         "ihm_site_name": "Budget",
         "ihm_secret_key": "ihm-test-key-not-secret",
+        # The inventory's workers and job run the chatbot's commands, which
+        # this app has not: none here (the test stops the chatbot's).
+        "uwsgi_background_workers": [],
     }
 
 
@@ -422,6 +425,7 @@ def probe_wheels(host, tmp_path):
 def test_a_real_pypi_app_keeps_its_data_through_new_upstream_versions_and_a_rollback(host, port, tmp_path, releases, probe_wheels):
     settings = tmp_path / "ihatemoney.cfg.j2"
     settings.write_text(IHM_SETTINGS)
+    assert sudo(host, f"systemctl stop {APP}-workers.target {APP}-job-heartbeat.timer").rc == 0
 
     def probe_version():
         return sudo(host, f"{BASE}/current/venv/bin/python -c 'import flaskstack_probe; print(flaskstack_probe.VERSION)'").stdout.strip()
